@@ -1,0 +1,64 @@
+"""AWS Lambda's asynchronous invocation model, in process.
+
+An `AsyncInvoker` queues events for any callable, retries function errors on AWS's schedule,
+gives up at AWS's maximum event age, and hands AWS's execution records to destinations and a
+dead-letter queue. ``lambda_destinations.testing`` runs it all on virtual time.
+"""
+
+from ._clock import Clock, SystemClock
+from ._config import AWS_RETRY_WAIT, EventInvokeConfig
+from ._context import LambdaContext
+from ._dead_letter import DeadLetterMessage
+from ._decorator import AsyncFunction, async_invoke
+from ._exceptions import (
+    ConfigurationError,
+    FunctionError,
+    InvalidRequestContentError,
+    InvokeError,
+    InvokerClosedError,
+    LambdaDestinationsError,
+    RequestEntityTooLargeError,
+)
+from ._invoker import AsyncInvoker, InvokeResponse, UnfinishedEvent
+from ._metrics import MetricsSnapshot
+from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
+from .destinations import (
+    DeadLetterQueue,
+    Destination,
+    InMemoryDeadLetterQueue,
+    InMemoryDestination,
+    InvokerDestination,
+    JsonLinesDestination,
+)
+
+__all__ = [
+    "AWS_RETRY_WAIT",
+    "AsyncFunction",
+    "AsyncInvoker",
+    "Clock",
+    "Condition",
+    "ConfigurationError",
+    "DeadLetterMessage",
+    "DeadLetterQueue",
+    "Destination",
+    "EventInvokeConfig",
+    "ExecutionRecord",
+    "FunctionError",
+    "InMemoryDeadLetterQueue",
+    "InMemoryDestination",
+    "InvalidRequestContentError",
+    "InvokeError",
+    "InvokeResponse",
+    "InvokerClosedError",
+    "InvokerDestination",
+    "JsonLinesDestination",
+    "LambdaContext",
+    "LambdaDestinationsError",
+    "MetricsSnapshot",
+    "RequestContext",
+    "RequestEntityTooLargeError",
+    "ResponseContext",
+    "SystemClock",
+    "UnfinishedEvent",
+    "async_invoke",
+]

@@ -1,0 +1,61 @@
+"""The one source of time for the library: timestamps, ages, deadlines and waits.
+
+Everything time-related goes through a ``Clock`` so that ``lambda_destinations.testing`` can swap
+in a virtual clock and run a six-hour schedule in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "SystemClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What the invoker needs from time.
+
+    ``monotonic()`` measures ages and deadlines; ``now()`` stamps records; ``sleep()`` and
+    ``timeout()`` are every wait the library makes.
+    """
+
+    def now(self) -> datetime:
+        """Current UTC wall-clock time, timezone-aware."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait *seconds* on this clock."""
+        ...
+
+    def timeout(self, seconds: float | None) -> AbstractAsyncContextManager[object]:
+        """Cancel the enclosed block after *seconds* on this clock, raising ``TimeoutError``."""
+        ...
+
+
+class SystemClock:
+    """Real time: the event loop's monotonic clock and the system's wall clock."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def timeout(self, seconds: float | None) -> AbstractAsyncContextManager[object]:
+        return asyncio.timeout(seconds)

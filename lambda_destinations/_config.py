@@ -1,0 +1,176 @@
+"""Settings: AWS's names, AWS's ranges, and the retry schedule.
+
+Out-of-range values are refused with AWS's own constraint, unless the invoker was built with
+``aws_limits=False`` for in-process use beyond what AWS allows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Final, TypeAlias
+
+import tenacity
+from attrs import frozen
+
+from ._exceptions import ConfigurationError
+
+__all__ = [
+    "AWS_RETRY_WAIT",
+    "DEFAULT_ACCOUNT_ID",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_REGION",
+    "Duration",
+    "EventInvokeConfig",
+    "FunctionIdentity",
+    "RetryWait",
+]
+
+Duration: TypeAlias = float | timedelta
+#: A tenacity wait strategy, or any callable taking tenacity's ``RetryCallState``.
+RetryWait: TypeAlias = Callable[[tenacity.RetryCallState], float]
+
+#: AWS's schedule for function errors: about 1 minute, then about 2 more minutes.
+AWS_RETRY_WAIT: Final[RetryWait] = tenacity.wait_chain(
+    tenacity.wait_fixed(60), tenacity.wait_fixed(120)
+)
+#: The account and region AWS documents in its examples; also moto's defaults.
+DEFAULT_ACCOUNT_ID: Final = "123456789012"
+DEFAULT_REGION: Final = "us-east-1"
+#: AWS's default account concurrency limit, used when no reserved concurrency is set.
+DEFAULT_CONCURRENCY: Final = 1000
+
+_OPT_OUT = "Pass aws_limits=False to go beyond AWS's limits in process."
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_VERSION = re.compile(r"[0-9]{1,20}")
+_ALIAS = re.compile(r"(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}")
+_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
+_ACCOUNT = re.compile(r"\d{12}")
+
+
+def seconds(name: str, value: object) -> float:
+    """A duration in seconds from a number or a timedelta."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    msg = f"{name} must be a number of seconds or a timedelta, got {type(value).__name__}"
+    raise ConfigurationError(msg)
+
+
+def whole(name: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    msg = f"{name} must be an integer, got {type(value).__name__} {value!r}"
+    raise ConfigurationError(msg)
+
+
+def in_range(
+    name: str, value: float, low: float, high: float | None, aws_name: str, aws_limits: bool
+) -> None:
+    """Check *value* against AWS's range, or only against sanity when limits are off."""
+    if not aws_limits:
+        if value < 0 or (value == 0 and low > 0):
+            msg = f"{name}={value!r} must be {'positive' if low > 0 else 'zero or more'}"
+            raise ConfigurationError(msg)
+        return
+    if value < low or (high is not None and value > high):
+        bound = (
+            f"greater than or equal to {low:g}"
+            if value < low
+            else f"less than or equal to {high:g}"
+        )
+        msg = (
+            f"{name}={value!r} is out of range: AWS says \"1 validation error detected: Value "
+            f"'{value:g}' at '{aws_name}' failed to satisfy constraint: Member must have value "
+            f'{bound}". {_OPT_OUT}'
+        )
+        raise ConfigurationError(msg)
+
+
+@frozen
+class EventInvokeConfig:
+    """The settings AWS's ``PutFunctionEventInvokeConfig`` holds, as the invoker uses them.
+
+    Read it from ``AsyncInvoker.config``; change it with ``AsyncInvoker.update_config()``.
+    """
+
+    maximum_retry_attempts: int
+    maximum_event_age_in_seconds: float
+    retry_wait: RetryWait
+    on_success: object | None
+    on_failure: object | None
+
+
+@frozen
+class FunctionIdentity:
+    """Names and ARNs of the function an invoker stands for, derived once."""
+
+    function_name: str
+    qualifier: str
+    executed_version: str
+    region: str
+    account_id: str
+
+    @classmethod
+    def build(
+        cls,
+        function_name: str,
+        qualifier: str,
+        executed_version: str | None,
+        region: str,
+        account_id: str,
+    ) -> FunctionIdentity:
+        if not _NAME.fullmatch(function_name):
+            msg = (
+                f"function_name={function_name!r} is not a valid Lambda function name: use 1 "
+                "to 64 letters, digits, hyphens or underscores"
+            )
+            raise ConfigurationError(msg)
+        if not _REGION.fullmatch(region):
+            msg = f"region={region!r} is not an AWS region name such as 'us-east-1'"
+            raise ConfigurationError(msg)
+        if not _ACCOUNT.fullmatch(account_id):
+            msg = f"account_id={account_id!r} must be 12 digits, such as {DEFAULT_ACCOUNT_ID!r}"
+            raise ConfigurationError(msg)
+        if qualifier == "$LATEST" or _VERSION.fullmatch(qualifier):
+            if executed_version not in (None, qualifier):
+                msg = (
+                    f"qualifier={qualifier!r} is a version, so it is the executed version; "
+                    f"executed_version={executed_version!r} contradicts it: leave it out"
+                )
+                raise ConfigurationError(msg)
+            executed_version = qualifier
+        elif _ALIAS.fullmatch(qualifier):
+            if executed_version is None or not (
+                executed_version == "$LATEST" or _VERSION.fullmatch(executed_version)
+            ):
+                msg = (
+                    f"qualifier={qualifier!r} is an alias: pass executed_version= with the "
+                    "version it resolves to ('$LATEST' or a version number such as '3')"
+                )
+                raise ConfigurationError(msg)
+        else:
+            msg = (
+                f"qualifier={qualifier!r} is neither '$LATEST', a version number nor an alias "
+                "name (letters, digits, hyphens, underscores; not all digits)"
+            )
+            raise ConfigurationError(msg)
+        return cls(function_name, qualifier, executed_version, region, account_id)
+
+    @property
+    def unqualified_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
+
+    @property
+    def function_arn(self) -> str:
+        """The qualified ARN records carry, even when invoked by bare name."""
+        return f"{self.unqualified_arn}:{self.qualifier}"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        """The ARN the caller used: bare for ``$LATEST``, qualified for a version or alias."""
+        if self.qualifier == "$LATEST":
+            return self.unqualified_arn
+        return self.function_arn

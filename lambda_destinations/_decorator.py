@@ -1,0 +1,73 @@
+"""``@async_invoke``: give a function in application code Lambda's asynchronous invocation."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
+
+from typing_extensions import ParamSpec
+
+from ._invoker import AsyncInvoker, InvokeResponse
+from ._payload import NO_PAYLOAD
+
+__all__ = ["AsyncFunction", "async_invoke"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class AsyncFunction(Generic[P, R]):
+    """A function that still runs when called directly, and gains ``invoke()``.
+
+    ``invoke()`` queues an event for the function through its `AsyncInvoker` (``.invoker``)
+    and returns at once; calling the function directly bypasses the queue, as in a unit test.
+    """
+
+    def __init__(self, fn: Callable[P, R], invoker: AsyncInvoker) -> None:
+        self.__wrapped__ = fn
+        self.invoker = invoker
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<AsyncFunction {self.__wrapped__.__qualname__} -> {self.invoker.function_arn}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.__wrapped__(*args, **kwargs)
+
+    async def invoke(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
+        """Queue an event for the function; see `AsyncInvoker.invoke`."""
+        return self.invoker.invoke_nowait(payload)
+
+    def invoke_nowait(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
+        """Queue an event from sync code running on the event loop's thread."""
+        return self.invoker.invoke_nowait(payload)
+
+    async def join(self) -> None:
+        """Wait until every event queued so far has ended."""
+        await self.invoker.join()
+
+
+@overload
+def async_invoke(fn: Callable[P, R], /) -> AsyncFunction[P, R]: ...
+
+
+@overload
+def async_invoke(
+    fn: None = None, /, **options: Any
+) -> Callable[[Callable[P, R]], AsyncFunction[P, R]]: ...
+
+
+def async_invoke(
+    fn: Callable[P, R] | None = None, /, **options: Any
+) -> AsyncFunction[P, R] | Callable[[Callable[P, R]], AsyncFunction[P, R]]:
+    """Decorate a handler so ``fn.invoke(event)`` runs it the Lambda asynchronous way.
+
+    Takes the same keyword options as `AsyncInvoker`; bare ``@async_invoke`` uses the
+    defaults. The function keeps its signature and can still be called directly.
+    """
+
+    def wrap(f: Callable[P, R]) -> AsyncFunction[P, R]:
+        return AsyncFunction(f, AsyncInvoker(f, **options))
+
+    return wrap if fn is None else wrap(fn)

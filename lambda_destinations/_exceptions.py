@@ -1,0 +1,71 @@
+"""Every error this library raises on purpose.
+
+Errors a caller of ``invoke()`` can cause carry the name and HTTP status AWS would answer with, so
+code that handles them can be moved to boto3 unchanged in spirit.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "FunctionError",
+    "InvalidRequestContentError",
+    "InvokeError",
+    "InvokerClosedError",
+    "LambdaDestinationsError",
+    "RequestEntityTooLargeError",
+]
+
+
+class LambdaDestinationsError(Exception):
+    """Base class of every error raised by lambda_destinations."""
+
+
+class ConfigurationError(LambdaDestinationsError, ValueError):
+    """A setting is invalid: out of AWS's range, of the wrong type, or inconsistent."""
+
+
+class InvokeError(LambdaDestinationsError):
+    """``invoke()`` refused the event; nothing was queued.
+
+    ``aws_error_code`` and ``status_code`` are what AWS's Invoke API answers in the same case.
+    """
+
+    aws_error_code: str = "ServiceException"
+    status_code: int = 500
+
+
+class InvalidRequestContentError(InvokeError, ValueError):
+    """The payload is not a JSON document (AWS: ``InvalidRequestContentException``, 400)."""
+
+    aws_error_code = "InvalidRequestContentException"
+    status_code = 400
+
+
+class RequestEntityTooLargeError(InvokeError, ValueError):
+    """The payload is over the size limit (AWS: ``RequestEntityTooLargeException``, 413)."""
+
+    aws_error_code = "RequestEntityTooLargeException"
+    status_code = 413
+
+
+class InvokerClosedError(InvokeError, RuntimeError):
+    """The invoker is closing or closed and accepts no more events."""
+
+    aws_error_code = "ResourceConflictException"
+    status_code = 409
+
+
+class FunctionError(LambdaDestinationsError):
+    """An attempt of the handler failed; carries the runtime's error object.
+
+    Retry wait strategies see it as the outcome of the failed attempt, and the testing toolkit
+    raises it when a test asked to fail on the first unexpected error.
+    """
+
+    def __init__(self, request_id: str, error_type: str, error_message: str, payload_json: str):
+        super().__init__(f"{error_type}: {error_message} (request {request_id})")
+        self.request_id = request_id
+        self.error_type = error_type
+        self.error_message = error_message
+        self.payload_json = payload_json

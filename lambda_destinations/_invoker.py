@@ -1,0 +1,619 @@
+"""AsyncInvoker: Lambda's asynchronous invocation model around any callable.
+
+An accepted event waits in an internal queue, runs on one of at most ``reserved_concurrency``
+workers, is retried on function errors on the retry schedule, and ends in exactly one
+`ExecutionRecord` (on success or on failure) and, on failure, one `DeadLetterMessage`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import tenacity
+from attrs import evolve, frozen
+from typing_extensions import Self
+
+from ._clock import Clock, SystemClock
+from ._config import (
+    AWS_RETRY_WAIT,
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_REGION,
+    Duration,
+    EventInvokeConfig,
+    FunctionIdentity,
+    RetryWait,
+    in_range,
+    seconds,
+    whole,
+)
+from ._context import LambdaContext
+from ._dead_letter import DeadLetterMessage
+from ._exceptions import ConfigurationError, FunctionError, InvokerClosedError
+from ._metrics import Counters, MetricsSnapshot
+from ._payload import DEFAULT_PAYLOAD_LIMIT, NO_PAYLOAD, encode_payload
+from ._queue import QUEUED, RUNNING, WAITING, EventQueue, QueuedEvent
+from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
+from ._runtime import Runtime
+from .destinations import DeadLetterQueueLike, DestinationLike, InvokerDestination, as_sender
+
+__all__ = ["AsyncInvoker", "InvokeResponse", "UnfinishedEvent"]
+
+logger = logging.getLogger("lambda_destinations")
+
+_OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
+_UNSET: Final[Any] = object()
+# DLQ attributes for an event that never ran: AWS's answer to a throttled invoke (assumption).
+_THROTTLE_CODE, _THROTTLE_MESSAGE = "429", "Rate Exceeded."
+
+Sender = Callable[[Any], Awaitable[None] | None]
+
+
+@frozen
+class InvokeResponse:
+    """What ``invoke()`` answers at once: AWS's 202 and the request id; never the outcome."""
+
+    request_id: str
+    status_code: int = 202
+
+
+@frozen
+class UnfinishedEvent:
+    """An accepted event that had not ended when its invoker closed: reported, never dropped."""
+
+    request_id: str
+    payload_json: str
+    attempts: int
+    state: str
+
+
+class AsyncInvoker:
+    """Invoke *handler* the way Lambda invokes a function with ``InvocationType=Event``.
+
+    *handler* is any callable, sync or async, taking ``(event, context)`` or ``(event)``; sync
+    handlers run in threads so the event loop never blocks. Settings carry AWS's names and, by
+    default, AWS's ranges (``aws_limits=False`` lifts the ranges for in-process use). Every
+    time measurement goes through *clock*, so ``lambda_destinations.testing.VirtualClock``
+    runs the real schedule in virtual time.
+
+    Use it as ``async with AsyncInvoker(...) as invoker:`` or call ``start()`` / ``aclose()``.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[..., Any],
+        *,
+        function_name: str | None = None,
+        qualifier: str = "$LATEST",
+        executed_version: str | None = None,
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        maximum_retry_attempts: int = 2,
+        maximum_event_age_in_seconds: Duration = 21600,
+        retry_wait: RetryWait = AWS_RETRY_WAIT,
+        timeout: Duration = 3,
+        memory_size: int = 128,
+        reserved_concurrency: int | None = None,
+        on_success: DestinationLike | None = None,
+        on_failure: DestinationLike | None = None,
+        dead_letter_queue: DeadLetterQueueLike | None = None,
+        payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        delivery_timeout: Duration = 30,
+        drain_timeout: Duration | None = None,
+        clock: Clock | None = None,
+        aws_limits: bool = True,
+    ) -> None:
+        self._aws_limits = aws_limits
+        if function_name is None:
+            function_name = _default_name(handler)
+        self._identity = FunctionIdentity.build(
+            function_name, qualifier, executed_version, region, account_id
+        )
+        self._timeout = seconds("timeout", timeout)
+        in_range("timeout", self._timeout, 1, 900, "timeout", aws_limits)
+        memory = whole("memory_size", memory_size)
+        in_range("memory_size", memory, 128, 10240, "memorySize", aws_limits)
+        self._memory = str(memory)
+        if reserved_concurrency is None:
+            self._concurrency = DEFAULT_CONCURRENCY
+        else:
+            self._concurrency = whole("reserved_concurrency", reserved_concurrency)
+            in_range(
+                "reserved_concurrency", self._concurrency, 0, None, "reservedConcurrentExecutions",
+                aws_limits=True,
+            )
+        self._payload_limit = whole("payload_limit", payload_limit)
+        if self._payload_limit <= 0:
+            msg = f"payload_limit={payload_limit!r} must be a positive number of bytes"
+            raise ConfigurationError(msg)
+        self._delivery_timeout = seconds("delivery_timeout", delivery_timeout)
+        self._drain_timeout = (
+            None if drain_timeout is None else seconds("drain_timeout", drain_timeout)
+        )
+        self._clock: Clock = SystemClock() if clock is None else clock
+        self._runtime = Runtime(
+            handler,
+            timeout=self._timeout,
+            clock=self._clock,
+            max_threads=max(1, min(self._concurrency, DEFAULT_CONCURRENCY)),
+        )
+        self._config = EventInvokeConfig(
+            maximum_retry_attempts=2,
+            maximum_event_age_in_seconds=21600.0,
+            retry_wait=AWS_RETRY_WAIT,
+            on_success=None,
+            on_failure=None,
+        )
+        self._send_success: Sender | None = None
+        self._send_failure: Sender | None = None
+        self._send_dead_letter: Sender | None = None
+        self._dead_letter_queue: DeadLetterQueueLike | None = None
+        self.update_config(
+            maximum_retry_attempts=maximum_retry_attempts,
+            maximum_event_age_in_seconds=maximum_event_age_in_seconds,
+            retry_wait=retry_wait,
+            on_success=on_success,
+            on_failure=on_failure,
+            dead_letter_queue=dead_letter_queue,
+        )
+
+        ident = self._identity
+        self._function_arn = ident.function_arn
+        self._ok_response = ResponseContext(200, ident.executed_version)
+        self._error_response = ResponseContext(200, ident.executed_version, "Unhandled")
+        self._log_group = f"/aws/lambda/{ident.function_name}"
+        self._log_stream = ""
+        self._retrying = tenacity.Retrying()
+        self._counters = Counters()
+        self._state = _OPEN
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unfinished: tuple[UnfinishedEvent, ...] = ()
+        self._reset_loop_state()
+
+    def _reset_loop_state(self) -> None:
+        self._queue: EventQueue = asyncio.Queue()
+        self._inflight: dict[str, QueuedEvent] = {}
+        self._all_done = asyncio.Event()
+        self._all_done.set()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._idle = 0
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncInvoker {self._function_arn} {self._state}, "
+            f"{len(self._inflight)} event(s) in flight>"
+        )
+
+    # -- configuration --------------------------------------------------------------------
+
+    @property
+    def function_arn(self) -> str:
+        """The qualified function ARN that records carry."""
+        return self._function_arn
+
+    @property
+    def function_name(self) -> str:
+        return self._identity.function_name
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def config(self) -> EventInvokeConfig:
+        """The current retry, age and destination settings."""
+        return self._config
+
+    @property
+    def dead_letter_queue(self) -> DeadLetterQueueLike | None:
+        return self._dead_letter_queue
+
+    def update_config(
+        self,
+        *,
+        maximum_retry_attempts: int = _UNSET,
+        maximum_event_age_in_seconds: Duration = _UNSET,
+        retry_wait: RetryWait = _UNSET,
+        on_success: DestinationLike | None = _UNSET,
+        on_failure: DestinationLike | None = _UNSET,
+        dead_letter_queue: DeadLetterQueueLike | None = _UNSET,
+    ) -> EventInvokeConfig:
+        """Change some settings, keeping the others (AWS's ``UpdateFunctionEventInvokeConfig``).
+
+        Events already queued keep flowing; each decision uses the settings current when it
+        is made. Passing ``None`` for a destination removes it.
+        """
+        changes: dict[str, Any] = {}
+        if maximum_retry_attempts is not _UNSET:
+            retries = whole("maximum_retry_attempts", maximum_retry_attempts)
+            in_range(
+                "maximum_retry_attempts", retries, 0, 2, "maximumRetryAttempts", self._aws_limits
+            )
+            changes["maximum_retry_attempts"] = retries
+        if maximum_event_age_in_seconds is not _UNSET:
+            age = seconds("maximum_event_age_in_seconds", maximum_event_age_in_seconds)
+            in_range(
+                "maximum_event_age_in_seconds", age, 60, 21600, "maximumEventAgeInSeconds",
+                self._aws_limits,
+            )
+            changes["maximum_event_age_in_seconds"] = age
+        if retry_wait is not _UNSET:
+            if not callable(retry_wait):
+                msg = (
+                    f"retry_wait={retry_wait!r} is not a wait strategy: pass a tenacity wait "
+                    "(e.g. tenacity.wait_exponential()) or a callable taking a RetryCallState"
+                )
+                raise ConfigurationError(msg)
+            changes["retry_wait"] = retry_wait
+        senders: dict[str, Sender | None] = {}
+        for role, target in (("on_success", on_success), ("on_failure", on_failure)):
+            if target is _UNSET:
+                continue
+            if isinstance(target, InvokerDestination) and target.target is self:
+                msg = (
+                    f"{role}: You can't specify the function as a destination for itself. "
+                    "Chain to a different AsyncInvoker."
+                )
+                raise ConfigurationError(msg)
+            senders[role] = as_sender(target, role)
+            changes[role] = target
+        if dead_letter_queue is not _UNSET:
+            self._send_dead_letter = as_sender(dead_letter_queue, "dead_letter_queue")
+            self._dead_letter_queue = dead_letter_queue
+        if "on_success" in senders:
+            self._send_success = senders["on_success"]
+        if "on_failure" in senders:
+            self._send_failure = senders["on_failure"]
+        self._config = evolve(self._config, **changes)
+        return self._config
+
+    # -- metrics --------------------------------------------------------------------------
+
+    def metrics(self) -> MetricsSnapshot:
+        """The counters now, under CloudWatch's names (``.to_cloudwatch()``)."""
+        return self._counters.snapshot()
+
+    def reset_metrics(self) -> None:
+        """Zero every counter (``concurrent_executions`` keeps its live value)."""
+        running = self._counters.concurrent_executions
+        self._counters.reset()
+        self._counters.concurrent_executions = running
+
+    @property
+    def pending(self) -> int:
+        """How many accepted events have not reached their final outcome yet."""
+        return len(self._inflight)
+
+    def pending_events(self) -> tuple[UnfinishedEvent, ...]:
+        """Every accepted event that has not ended yet, and where it is."""
+        return tuple(_unfinished(ev) for ev in self._inflight.values())
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> Self:
+        """Bind to the running event loop. ``invoke()`` does it for you on first use."""
+        self._bind()
+        return self
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return loop
+        if self._loop is not None and not self._loop.is_closed() and self._loop.is_running():
+            msg = (
+                f"{self!r} is bound to another running event loop; invoke it from that loop's "
+                "thread"
+            )
+            raise RuntimeError(msg)
+        if self._inflight:
+            lost = ", ".join(self._inflight)
+            logger.warning("event loop of %s closed with events in flight: %s", self, lost)
+        self._loop = loop
+        self._reset_loop_state()
+        self._clock.monotonic()  # lets a virtual clock attach to this loop
+        ident = self._identity
+        self._log_stream = (
+            f"{self._clock.now():%Y/%m/%d}/[{ident.executed_version}]{uuid.uuid4().hex}"
+        )
+        return loop
+
+    async def join(self) -> None:
+        """Wait until every accepted event has reached its end and its deliveries are done."""
+        while True:
+            if self._inflight:
+                await self._all_done.wait()
+            elif self._deliveries:
+                await asyncio.wait(tuple(self._deliveries))
+            else:
+                return
+
+    async def aclose(self, *, timeout: Duration | None = _UNSET) -> tuple[UnfinishedEvent, ...]:
+        """Stop accepting events, drain the accepted ones, then stop the workers.
+
+        Waits up to *timeout* (default: the invoker's ``drain_timeout``, ``None`` = as long as
+        it takes) on the invoker's clock. Events still unfinished then are logged at WARNING
+        and returned; they are never dropped silently. Calling it again returns the same.
+        """
+        if self._state == _CLOSED:
+            return self._unfinished
+        self._state = _CLOSING
+        limit = self._drain_timeout if timeout is _UNSET else timeout
+        try:
+            if self._loop is not None and not self._loop.is_closed():
+                try:
+                    async with self._clock.timeout(
+                        None if limit is None else seconds("timeout", limit)
+                    ):
+                        await self.join()
+                except TimeoutError:
+                    pass
+        finally:
+            self._unfinished = self.pending_events()
+            tasks = [*self._workers, *self._timers.values(), *self._deliveries]
+            for task in tasks:
+                task.cancel()
+            self._runtime.shutdown()
+            self._state = _CLOSED
+            for ev in self._unfinished:
+                logger.warning(
+                    "%s closed before event %s ended (%s after %d attempt(s)); payload: %s",
+                    self._function_arn, ev.request_id, ev.state, ev.attempts, ev.payload_json,
+                )
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        return self._unfinished
+
+    # -- accepting events -----------------------------------------------------------------
+
+    async def invoke(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
+        """Queue *payload* and answer at once with 202 and a request id (AWS's Event invoke).
+
+        *payload* is a JSON-serialisable value, or ``bytes`` holding a JSON document (kept byte
+        for byte); no payload means ``{}``. Raises `InvalidRequestContentError`,
+        `RequestEntityTooLargeError` or `InvokerClosedError`; nothing is queued then.
+        """
+        return self.invoke_nowait(payload)
+
+    def invoke_nowait(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
+        """Like `invoke`, for code that cannot await; call it from the event loop's thread."""
+        if self._state != _OPEN:
+            msg = f"{self!r} is {self._state} and accepts no more events: create a new invoker"
+            raise InvokerClosedError(msg)
+        if self._loop is not asyncio.get_running_loop():
+            self._bind()
+        body = encode_payload(payload, self._payload_limit)
+        request_id = str(uuid.uuid4())
+        ev = QueuedEvent(request_id, body, self._clock.monotonic())
+        if not self._inflight:
+            self._all_done.clear()
+        self._inflight[request_id] = ev
+        self._counters.async_events_received += 1
+        if self._concurrency == 0:
+            self._counters.throttles += 1
+            self._give_up(ev, Condition.ZERO_RESERVED_CONCURRENCY)
+        else:
+            self._enqueue(ev)
+        return InvokeResponse(request_id)
+
+    def _enqueue(self, ev: QueuedEvent) -> None:
+        ev.state = QUEUED
+        queue = self._queue
+        queue.put_nowait(ev)
+        if queue.qsize() > self._idle:
+            if len(self._workers) < self._concurrency:
+                task = asyncio.get_running_loop().create_task(self._work())
+                self._workers.add(task)
+            else:
+                self._counters.throttles += 1
+
+    # -- running events -------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        queue = self._queue
+        while True:
+            self._idle += 1
+            try:
+                ev = await queue.get()
+            finally:
+                self._idle -= 1
+            try:
+                await self._attempt(ev)
+            except Exception:
+                # A bug of ours must not lose the event: it ends, loudly, as a failure.
+                logger.exception("internal error while running event %s", ev.request_id)
+                if ev.request_id in self._inflight:
+                    ev.response = json.dumps(
+                        {"errorType": "LambdaDestinations.InternalError",
+                         "errorMessage": "internal error in lambda_destinations; see the log"}
+                    )
+                    ev.error_message = "internal error in lambda_destinations"
+                    self._give_up(ev, Condition.RETRIES_EXHAUSTED)
+
+    async def _attempt(self, ev: QueuedEvent) -> None:
+        clock = self._clock
+        started = clock.monotonic()
+        if started - ev.accepted_at >= self._config.maximum_event_age_in_seconds:
+            self._give_up(ev, Condition.EVENT_AGE_EXCEEDED)
+            return
+        ev.attempts += 1
+        ev.state = RUNNING
+        counters = self._counters
+        counters.invocations += 1
+        counters.concurrent_executions += 1
+        runtime = self._runtime
+        try:
+            context = (
+                LambdaContext(
+                    function_name=self._identity.function_name,
+                    function_version=self._identity.executed_version,
+                    invoked_function_arn=self._identity.invoked_function_arn,
+                    memory_limit_in_mb=self._memory,
+                    aws_request_id=ev.request_id,
+                    log_group_name=self._log_group,
+                    log_stream_name=self._log_stream,
+                    deadline=started + self._timeout,
+                    clock=clock,
+                )
+                if runtime.wants_context
+                else None
+            )
+            response, error = await runtime.run(ev.body, ev.request_id, context)
+        finally:
+            counters.concurrent_executions -= 1
+        if error is None:
+            record = ExecutionRecord(
+                clock.now(),
+                RequestContext(ev.request_id, self._function_arn, Condition.SUCCESS, ev.attempts),
+                ev.body,
+                self._ok_response,
+                response,
+            )
+            if self._send_success is not None:
+                self._deliver(self._send_success, record, "on_success", ev.request_id)
+            self._settle(ev)
+            return
+        counters.errors += 1
+        ev.response = response
+        ev.error_message = error
+        logger.debug(
+            "attempt %d of %s failed: %s", ev.attempts, ev.request_id, error
+        )
+        self._after_failure(ev)
+
+    def _after_failure(self, ev: QueuedEvent) -> None:
+        config = self._config
+        if ev.attempts > config.maximum_retry_attempts:
+            self._give_up(ev, Condition.RETRIES_EXHAUSTED)
+            return
+        now = self._clock.monotonic()
+        delay = self._retry_delay(ev, now, config.retry_wait)
+        # AWS looks ahead: a retry that would start past the maximum age is never waited for.
+        if now - ev.accepted_at + delay >= config.maximum_event_age_in_seconds:
+            self._give_up(ev, Condition.EVENT_AGE_EXCEEDED)
+            return
+        ev.state = WAITING
+        loop = asyncio.get_running_loop()
+        self._timers[ev.request_id] = loop.create_task(self._retry_later(ev, delay))
+
+    def _retry_delay(self, ev: QueuedEvent, now: float, wait: RetryWait) -> float:
+        state = ev.retry_state
+        if state is None:
+            state = ev.retry_state = tenacity.RetryCallState(self._retrying, None, (), {})
+            state.start_time = ev.accepted_at
+        state.attempt_number = ev.attempts
+        outcome = tenacity.Future(ev.attempts)
+        assert ev.response is not None
+        error = json.loads(ev.response)
+        outcome.set_exception(
+            FunctionError(ev.request_id, error.get("errorType", ""), ev.error_message, ev.response)
+        )
+        state.outcome = outcome
+        state.outcome_timestamp = now
+        delay = float(wait(state))
+        if not math.isfinite(delay) or delay < 0:
+            msg = f"retry_wait returned {delay!r}; a wait must be a finite number of seconds >= 0"
+            raise ConfigurationError(msg)
+        state.idle_for += delay
+        state.upcoming_sleep = delay
+        return delay
+
+    async def _retry_later(self, ev: QueuedEvent, delay: float) -> None:
+        await self._clock.sleep(delay)
+        del self._timers[ev.request_id]
+        self._enqueue(ev)
+
+    # -- endings --------------------------------------------------------------------------
+
+    def _give_up(self, ev: QueuedEvent, condition: Condition) -> None:
+        attempted = ev.attempts > 0
+        record = ExecutionRecord(
+            self._clock.now(),
+            RequestContext(ev.request_id, self._function_arn, condition, ev.attempts),
+            ev.body,
+            self._error_response if attempted else None,
+            ev.response if attempted else None,
+        )
+        logger.warning(
+            "event %s of %s failed: %s after %d attempt(s)%s",
+            ev.request_id, self._function_arn, condition.value, ev.attempts,
+            f": {ev.error_message}" if attempted else "",
+        )
+        if self._send_failure is not None:
+            self._deliver(self._send_failure, record, "on_failure", ev.request_id)
+        if self._send_dead_letter is not None:
+            if attempted:
+                code, message = "200", ev.error_message
+            else:
+                code, message = _THROTTLE_CODE, _THROTTLE_MESSAGE
+            letter = DeadLetterMessage.build(ev.body, ev.request_id, code, message)
+            self._deliver(self._send_dead_letter, letter, "dead_letter_queue", ev.request_id)
+        self._counters.async_events_dropped += 1
+        self._settle(ev)
+
+    def _settle(self, ev: QueuedEvent) -> None:
+        inflight = self._inflight
+        del inflight[ev.request_id]
+        if not inflight:
+            self._all_done.set()
+
+    def _deliver(self, send: Sender, item: object, role: str, request_id: str) -> None:
+        try:
+            pending = send(item)
+        except Exception as e:  # noqa: BLE001 - a destination never affects the outcome
+            self._delivery_failed(role, request_id, e)
+            return
+        if pending is not None and inspect.isawaitable(pending):
+            task = asyncio.get_running_loop().create_task(
+                self._finish_delivery(pending, role, request_id)
+            )
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    async def _finish_delivery(self, pending: Awaitable[object], role: str, request_id: str) -> None:
+        try:
+            async with self._clock.timeout(self._delivery_timeout):
+                await pending
+        except TimeoutError as e:
+            self._delivery_failed(
+                role, request_id, TimeoutError(f"timed out after {self._delivery_timeout:g} s"), e
+            )
+        except Exception as e:  # noqa: BLE001 - a destination never affects the outcome
+            self._delivery_failed(role, request_id, e)
+
+    def _delivery_failed(
+        self, role: str, request_id: str, error: BaseException, cause: BaseException | None = None
+    ) -> None:
+        if role == "dead_letter_queue":
+            self._counters.dead_letter_errors += 1
+        else:
+            self._counters.destination_delivery_failures += 1
+        logger.error(
+            "%s delivery of event %s failed: %r", role, request_id, error,
+            exc_info=cause or error,
+        )
+
+
+def _unfinished(ev: QueuedEvent) -> UnfinishedEvent:
+    return UnfinishedEvent(ev.request_id, ev.body, ev.attempts, ev.state)
+
+
+def _default_name(handler: object) -> str:
+    name = getattr(handler, "__name__", None) or type(handler).__name__
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
+    return (cleaned or "function")[:64]
+

@@ -1,0 +1,73 @@
+"""Turning what a caller passes to ``invoke()`` into the JSON text Lambda would queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from ._exceptions import InvalidRequestContentError, RequestEntityTooLargeError
+
+__all__ = ["DEFAULT_PAYLOAD_LIMIT", "NO_PAYLOAD", "encode_payload"]
+
+#: AWS's asynchronous payload limit since October 2025 (it was 262,144 bytes before).
+DEFAULT_PAYLOAD_LIMIT: Final = 1_048_576
+
+
+class _NoPayload:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_PAYLOAD"
+
+
+#: Default of ``invoke()``: like AWS, an invoke without a payload queues ``{}``.
+NO_PAYLOAD: Final = _NoPayload()
+
+
+def _reject_constant(name: str) -> Any:
+    msg = f"{name} is not valid JSON"
+    raise ValueError(msg)
+
+
+def _too_large(size: int, limit: int) -> RequestEntityTooLargeError:
+    return RequestEntityTooLargeError(
+        f"{size} byte payload is too large for the Event invocation type (limit {limit} bytes)"
+    )
+
+
+def encode_payload(payload: object, limit: int) -> str:
+    """Return the JSON text to queue, or raise an `InvokeError` naming the problem.
+
+    Python values are serialised the way ``json.dumps`` does for boto3 callers; ``bytes`` must
+    already hold a UTF-8 JSON document and are kept byte for byte.
+    """
+    if payload is NO_PAYLOAD:
+        return "{}"
+    if isinstance(payload, bytes | bytearray | memoryview):
+        raw = bytes(payload)
+        if not raw:
+            return "{}"
+        if len(raw) > limit:
+            raise _too_large(len(raw), limit)
+        try:
+            text = raw.decode()
+            json.loads(text, parse_constant=_reject_constant)
+        except UnicodeDecodeError as e:
+            msg = f"Could not parse request body into json: payload is not UTF-8 ({e})"
+            raise InvalidRequestContentError(msg) from None
+        except (ValueError, RecursionError) as e:
+            msg = f"Could not parse request body into json: {e}"
+            raise InvalidRequestContentError(msg) from None
+        return text
+    try:
+        # ensure_ascii keeps the text ASCII, so its length is its size in bytes.
+        text = json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        msg = (
+            f"payload is not JSON-serialisable ({e}); pass dicts, lists, str, int, float, bool "
+            "or None, or bytes holding a JSON document"
+        )
+        raise InvalidRequestContentError(msg) from None
+    if len(text) > limit:
+        raise _too_large(len(text), limit)
+    return text

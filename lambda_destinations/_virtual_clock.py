@@ -1,0 +1,142 @@
+"""A virtual clock that makes the event loop's time virtual and skips idle waits.
+
+Attached to a running asyncio selector loop, it replaces the loop's ``time()`` and wraps its
+selector: whenever the loop would block waiting for a timer, and no thread started through
+``run_in_executor`` is busy, virtual time jumps straight to that timer. Every timer-based wait
+in the loop is therefore virtual: the invoker's retry waits and timeouts, and a handler's own
+``asyncio.sleep`` or ``asyncio.timeout``. While a thread is busy (a sync handler), time stands
+still unless a timer falls due after as long in real time, so the handler's timeout still fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = ["VirtualClock"]
+
+_ATTR = "_lambda_destinations_virtual_clock"
+
+
+class VirtualClock:
+    """A `Clock` on virtual time that advances by itself whenever all work waits on time.
+
+    Pass it as ``clock=`` to every invoker of a test. *start* is the wall-clock time that
+    record timestamps begin at (default: the real time when the clock is made).
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        if start is None:
+            start = datetime.now(UTC)
+        elif start.tzinfo is None:
+            msg = f"start={start!r} must be timezone-aware, e.g. datetime(..., tzinfo=UTC)"
+            raise ValueError(msg)
+        self._start = start.astimezone(UTC)
+        self._origin = time.monotonic()
+        self._now = self._origin
+        self._threads = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(now={self.now().isoformat()!r}, elapsed={self.elapsed:g} s)"
+
+    @property
+    def elapsed(self) -> float:
+        """Virtual seconds since the clock was made."""
+        return self._now - self._origin
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._now - self._origin)
+
+    def monotonic(self) -> float:
+        self._attach_to_running_loop()
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        self._attach_to_running_loop()
+        await asyncio.sleep(seconds)
+
+    def timeout(self, seconds: float | None) -> asyncio.Timeout:
+        self._attach_to_running_loop()
+        return asyncio.timeout(seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time forward by hand; timers now due fire at the loop's next turn."""
+        if seconds < 0:
+            msg = f"a clock cannot go back: advance({seconds!r})"
+            raise ValueError(msg)
+        self._now += seconds
+
+    # -- driving the loop -------------------------------------------------------------------
+
+    def _attach_to_running_loop(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if loop is not self._loop:
+            self.attach(loop)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make *loop*'s time this clock's time. Done for you on the clock's first use."""
+        owner = getattr(loop, _ATTR, None)
+        if owner is self:
+            self._loop = loop
+            return
+        if owner is not None:
+            msg = (
+                "another VirtualClock already drives this event loop: give every invoker of "
+                "a test the same clock"
+            )
+            raise RuntimeError(msg)
+        selector = getattr(loop, "_selector", None)
+        if not isinstance(selector, selectors.BaseSelector):
+            msg = (
+                f"VirtualClock needs asyncio's selector event loop, not {type(loop).__name__} "
+                "(uvloop and the Windows proactor loop are not supported)"
+            )
+            raise RuntimeError(msg)
+        real_select = selector.select
+        real_run_in_executor = loop.run_in_executor
+
+        def select(timeout: float | None = None) -> list[Any]:
+            if timeout is not None and timeout <= 0:
+                return real_select(timeout)
+            ready = real_select(0)
+            if ready:
+                return ready
+            if self._threads:
+                # A handler is running in a thread. Time stands still while it works, but a
+                # timer due meanwhile (its timeout) fires after as long in real time.
+                ready = real_select(timeout)
+                if not ready and timeout is not None:
+                    self._now += timeout
+                return ready
+            if timeout is None:
+                return real_select(None)  # no timer at all: the loop really waits for I/O
+            self._now += timeout
+            return []
+
+        def run_in_executor(executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+            future = real_run_in_executor(executor, func, *args)
+            self._threads += 1
+            future.add_done_callback(self._thread_done)
+            return future
+
+        # The loop and its selector are plain Python objects; their methods are looked up
+        # per call, so instance attributes take over for this loop alone.
+        selector.select = select  # type: ignore[method-assign]
+        loop.time = self._loop_time  # type: ignore[method-assign]
+        loop.run_in_executor = run_in_executor  # type: ignore[method-assign]
+        setattr(loop, _ATTR, self)
+        self._loop = loop
+
+    def _loop_time(self) -> float:
+        return self._now
+
+    def _thread_done(self, _: object) -> None:
+        self._threads -= 1
