@@ -42,6 +42,12 @@ def parse_timestamp(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def _to_milliseconds(moment: datetime) -> datetime:
+    # AWS's records carry milliseconds; keeping no more makes a record equal to its JSON.
+    extra = moment.microsecond % 1000
+    return moment.replace(microsecond=moment.microsecond - extra) if extra else moment
+
+
 @frozen
 class RequestContext:
     """``requestContext``: which request, which function, how it ended, how many attempts ran."""
@@ -90,7 +96,7 @@ class ExecutionRecord:
     record then has no response keys at all.
     """
 
-    timestamp: datetime
+    timestamp: datetime = field(converter=_to_milliseconds)
     request_context: RequestContext
     request_payload_json: str = field(eq=_same_json, repr=False)
     response_context: ResponseContext | None = None
