@@ -1,0 +1,236 @@
+"""Destinations and the dead-letter queue: who receives what, and faults that change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from lambda_destinations import (
+    AsyncInvoker,
+    Condition,
+    ConfigurationError,
+    DeadLetterMessage,
+    ExecutionRecord,
+    InMemoryDeadLetterQueue,
+    InMemoryDestination,
+    InvokerDestination,
+    JsonLinesDestination,
+)
+
+
+def fail(event, context):
+    raise ValueError("x" * event.get("size", 1))
+
+
+def succeed(event):
+    return {"ok": True}
+
+
+async def test_on_failure_and_dlq_both_fire_independently(invoker_factory):
+    """A final failure reaches on-failure (the record) and the DLQ (the event) once each."""
+    ok, failed, dlq = InMemoryDestination(), InMemoryDestination(), InMemoryDeadLetterQueue()
+    invoker = invoker_factory(fail, on_success=ok, on_failure=failed, dead_letter_queue=dlq)
+    response = await invoker.invoke({"size": 3})
+    await invoker.join()
+    assert ok.records == []
+    assert [r.request_id for r in failed.records] == [response.request_id]
+    assert [m.request_id for m in dlq.messages] == [response.request_id]
+
+
+async def test_dlq_message_has_the_original_body_and_three_attributes(invoker_factory, in_memory_dlq):
+    """The DLQ gets the event as sent, with RequestID, ErrorCode and ErrorMessage in SQS form."""
+    invoker = invoker_factory(fail, dead_letter_queue=in_memory_dlq, maximum_retry_attempts=0)
+    response = await invoker.invoke(b'{"size":  3}')
+    await invoker.join()
+    (message,) = in_memory_dlq.messages
+    assert message == DeadLetterMessage(
+        body='{"size":  3}',
+        message_attributes={
+            "RequestID": {"DataType": "String", "StringValue": response.request_id},
+            "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+            "ErrorMessage": {"DataType": "String", "StringValue": "xxx"},
+        },
+    )
+    assert message.event == {"size": 3}
+
+
+async def test_dlq_error_message_keeps_the_first_kilobyte(invoker_factory, in_memory_dlq):
+    """ErrorMessage holds the first 1 KB of the error message."""
+    invoker = invoker_factory(fail, dead_letter_queue=in_memory_dlq, maximum_retry_attempts=0)
+    await invoker.invoke({"size": 5000})
+    await invoker.join()
+    assert in_memory_dlq.messages[0].error_message == "x" * 1024
+
+
+def test_dlq_error_message_is_never_cut_inside_a_character():
+    """Cutting at 1 KB of UTF-8 never leaves half a multi-byte character."""
+    message = DeadLetterMessage.build("{}", "id", "200", "é" * 1000)
+    assert message.error_message == "é" * 512
+
+
+async def test_only_on_failure_configured(invoker_factory, in_memory_destination):
+    """With only on-failure, failures are recorded and nothing else is needed."""
+    invoker = invoker_factory(fail, on_failure=in_memory_destination, maximum_retry_attempts=0)
+    await invoker.invoke({})
+    await invoker.join()
+    assert len(in_memory_destination.records) == 1
+
+
+async def test_only_dlq_configured(invoker_factory, in_memory_dlq):
+    """With only a DLQ, failures reach it and successes go nowhere."""
+    invoker = invoker_factory(fail, dead_letter_queue=in_memory_dlq, maximum_retry_attempts=0)
+    await invoker.invoke({})
+    await invoker.join()
+    assert len(in_memory_dlq.messages) == 1
+
+
+async def test_successes_never_reach_failure_destinations(invoker_factory):
+    """On-success gets successes only; on-failure and the DLQ stay empty."""
+    ok, failed, dlq = InMemoryDestination(), InMemoryDestination(), InMemoryDeadLetterQueue()
+    invoker = invoker_factory(succeed, on_success=ok, on_failure=failed, dead_letter_queue=dlq)
+    await invoker.invoke({})
+    await invoker.join()
+    assert [r.condition for r in ok.records] == [Condition.SUCCESS]
+    assert failed.records == [] and dlq.messages == []
+
+
+async def test_zero_reserved_concurrency_goes_straight_to_failure(invoker_factory, in_memory_destination, in_memory_dlq):
+    """reserved_concurrency=0: never run, ZeroReservedConcurrency with count 0, no response keys."""
+    ran = []
+    invoker = invoker_factory(
+        ran.append, reserved_concurrency=0, on_failure=in_memory_destination, dead_letter_queue=in_memory_dlq
+    )
+    response = await invoker.invoke({"a": 1})
+    await invoker.join()
+    assert ran == []
+    (record,) = in_memory_destination.records
+    assert record.to_dict()["requestContext"] == {
+        "requestId": response.request_id,
+        "functionArn": invoker.function_arn,
+        "condition": "ZeroReservedConcurrency",
+        "approximateInvokeCount": 0,
+    }
+    assert list(record.to_dict()) == ["version", "timestamp", "requestContext", "requestPayload"]
+    assert in_memory_dlq.messages[0].body == '{"a": 1}'
+
+
+async def test_plain_functions_and_coroutine_functions_are_destinations(invoker_factory):
+    """Any function or coroutine function taking the record works as a destination."""
+    got: list[tuple[str, ExecutionRecord]] = []
+
+    async def async_dest(record):
+        await asyncio.sleep(1)
+        got.append(("async", record))
+
+    invoker = invoker_factory(succeed, on_success=lambda r: got.append(("sync", r)))
+    failing = invoker_factory(fail, on_failure=async_dest, maximum_retry_attempts=0)
+    await invoker.invoke({})
+    await failing.invoke({})
+    await invoker.join()
+    await failing.join()
+    assert sorted(kind for kind, _ in got) == ["async", "sync"]
+
+
+async def test_raising_destination_changes_nothing_else(invoker_factory, caplog):
+    """A destination that raises is logged and counted; other destinations still receive."""
+
+    def broken(record):
+        raise ConnectionError("queue is down")
+
+    dlq = InMemoryDeadLetterQueue()
+    invoker = invoker_factory(fail, on_failure=broken, dead_letter_queue=dlq, maximum_retry_attempts=0)
+    with caplog.at_level(logging.ERROR, logger="lambda_destinations"):
+        await invoker.invoke({})
+        await invoker.join()
+    assert len(dlq.messages) == 1
+    assert invoker.metrics().destination_delivery_failures == 1
+    assert invoker.metrics().dead_letter_errors == 0
+    assert "queue is down" in caplog.text
+    await invoker.invoke({})
+    await invoker.join()
+    assert len(dlq.messages) == 2
+
+
+async def test_failing_dlq_is_counted_as_dead_letter_error(invoker_factory):
+    """A DLQ send that raises counts in dead_letter_errors; on-failure still receives."""
+
+    async def broken(message):
+        raise OSError("no dlq")
+
+    failed = InMemoryDestination()
+    invoker = invoker_factory(fail, on_failure=failed, dead_letter_queue=broken, maximum_retry_attempts=0)
+    await invoker.invoke({})
+    await invoker.join()
+    assert len(failed.records) == 1
+    assert invoker.metrics().dead_letter_errors == 1
+
+
+async def test_hanging_destination_is_cut_off_by_the_delivery_timeout(invoker_factory, virtual_clock):
+    """A destination that never returns is abandoned after delivery_timeout and counted."""
+
+    async def hang(record):
+        await asyncio.Event().wait()
+
+    ok = InMemoryDestination()
+    hanging = invoker_factory(succeed, on_success=hang, delivery_timeout=5)
+    healthy = invoker_factory(succeed, on_success=ok)
+    await hanging.invoke({})
+    await healthy.invoke({})
+    await healthy.join()
+    assert len(ok.records) == 1
+    await hanging.join()
+    assert virtual_clock.elapsed == 5
+    assert hanging.metrics().destination_delivery_failures == 1
+
+
+async def test_invoker_destination_chains_to_another_function(invoker_factory):
+    """Lambda-to-Lambda: the record becomes the next function's event, as AWS JSON."""
+    received = InMemoryDestination()
+    downstream = invoker_factory(lambda event: event["requestContext"]["condition"], on_success=received)
+    upstream = invoker_factory(fail, on_failure=InvokerDestination(downstream), maximum_retry_attempts=0)
+    await upstream.invoke({})
+    await upstream.join()
+    await downstream.join()
+    (record,) = received.records
+    assert record.response_payload == "RetriesExhausted"
+    assert record.request_payload["requestContext"]["functionArn"] == upstream.function_arn
+
+
+async def test_an_invoker_cannot_be_its_own_destination(invoker_factory):
+    """Configuring an invoker as its own destination fails with AWS's message."""
+    invoker = invoker_factory(succeed)
+    with pytest.raises(ConfigurationError, match="You can't specify the function as a destination for itself"):
+        invoker.update_config(on_success=InvokerDestination(invoker))
+
+
+def test_non_destination_is_refused_with_a_clear_error():
+    """Passing something that is not a destination raises TypeError naming the role."""
+    with pytest.raises(TypeError, match="on_failure=42 is not a destination"):
+        AsyncInvoker(succeed, on_failure=42)  # type: ignore[arg-type]
+
+
+async def test_json_lines_destination_writes_aws_json(invoker_factory, tmp_path):
+    """JsonLinesDestination appends one AWS JSON record per line, readable back."""
+    path = tmp_path / "records.jsonl"
+    dest = JsonLinesDestination(path)
+    invoker = invoker_factory(succeed, on_success=dest)
+    first = await invoker.invoke({"n": 1})
+    second = await invoker.invoke({"n": 2})
+    await invoker.join()
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 2
+    assert [r.request_id for r in dest.read()] == [first.request_id, second.request_id]
+    assert lines[0].startswith(b'{"version":"1.0","timestamp":"')
+
+
+async def test_in_memory_destination_can_be_awaited(invoker_factory, in_memory_destination):
+    """wait_for(n) returns once n records arrived, and times out naming the count."""
+    invoker = invoker_factory(succeed, on_success=in_memory_destination)
+    for _ in range(3):
+        await invoker.invoke({})
+    records = await in_memory_destination.wait_for(3, timeout=10)
+    assert len(records) == 3
+    with pytest.raises(TimeoutError, match="holds 3 item"):
+        await in_memory_destination.wait_for(4, timeout=10)

@@ -1,0 +1,268 @@
+"""Handlers run as Lambda's Python runtime runs them: call styles, results, error objects."""
+
+from __future__ import annotations
+
+import asyncio
+import decimal
+import re
+import threading
+
+import pytest
+
+from lambda_destinations import AsyncInvoker, Condition, ConfigurationError, LambdaContext
+
+from . import handlers
+
+
+async def run_once(invoker_factory, handler, payload=None, **options):
+    from lambda_destinations import InMemoryDestination
+
+    ok, failed = InMemoryDestination(), InMemoryDestination()
+    options.setdefault("maximum_retry_attempts", 0)
+    invoker = invoker_factory(handler, on_success=ok, on_failure=failed, **options)
+    await invoker.invoke({} if payload is None else payload)
+    await invoker.join()
+    (record,) = ok.records + failed.records
+    return record
+
+
+async def test_exception_becomes_the_runtime_error_object(invoker_factory):
+    """An exception gives errorMessage, errorType, requestId, stackTrace in that order."""
+    record = await run_once(invoker_factory, handlers.raise_value_error)
+    payload = record.response_payload
+    assert list(payload) == ["errorMessage", "errorType", "requestId", "stackTrace"]
+    assert payload["errorMessage"] == "Failure from event, Success = false, I am failing!"
+    assert payload["errorType"] == "ValueError"
+    assert payload["requestId"] == record.request_id
+    assert record.to_dict()["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+
+
+async def test_stack_trace_holds_only_the_handlers_frames(invoker_factory):
+    """stackTrace is traceback.format_list of the handler's frames, none of the library's."""
+    record = await run_once(invoker_factory, handlers.raise_value_error)
+    trace = record.response_payload["stackTrace"]
+    assert len(trace) == 2
+    assert re.fullmatch(r'  File ".*tests/handlers\.py", line \d+, in raise_value_error\n    helper\(event\)\n', trace[0])
+    assert "in helper\n    raise ValueError(" in trace[1]
+    assert not any("lambda_destinations" in frame for frame in trace)
+
+
+async def test_async_handler_errors_have_the_same_shape(invoker_factory):
+    """An async handler's exception gives the same error object with its own frames."""
+    record = await run_once(invoker_factory, handlers.async_raise)
+    payload = record.response_payload
+    assert (payload["errorType"], payload["errorMessage"]) == ("TypeError", "async failure")
+    assert len(payload["stackTrace"]) == 1
+    assert "in async_raise" in payload["stackTrace"][0]
+
+
+async def test_error_object_uses_pythons_default_json_separators(invoker_factory):
+    """The runtime serialises its error object with ', ' and ': ' and the record keeps that text."""
+    record = await run_once(invoker_factory, handlers.raise_value_error)
+    assert record.response_payload_json.startswith('{"errorMessage": "Failure from event')
+    assert b'"responsePayload":{"errorMessage": "Failure' in record.to_json()
+
+
+async def test_async_handler_timeout_is_sandbox_timedout(invoker_factory, virtual_clock):
+    """A handler running past its timeout ends with Sandbox.Timedout after exactly the timeout."""
+    record = await run_once(invoker_factory, handlers.sleep_async, {"seconds": 10}, timeout=3)
+    assert record.response_payload == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {record.request_id} Error: Task timed out after 3.00 seconds",
+    }
+    assert virtual_clock.elapsed == 3
+
+
+async def test_timeouts_are_retried_like_any_function_error(invoker_factory, virtual_clock):
+    """A timeout is a function error: retried at +60 s and +120 s more."""
+    record = await run_once(invoker_factory, handlers.sleep_async, {"seconds": 10}, timeout=1, maximum_retry_attempts=2)
+    assert (record.condition, record.approximate_invoke_count) == (Condition.RETRIES_EXHAUSTED, 3)
+    assert virtual_clock.elapsed == 1 + 60 + 1 + 120 + 1
+
+
+async def test_sync_handler_timeout_fires_while_it_blocks_a_thread(invoker_factory):
+    """A sync handler that blocks past its timeout still gets Sandbox.Timedout."""
+    record = await run_once(invoker_factory, handlers.sleep_forever_sync, {"seconds": 1.5}, timeout=1)
+    assert record.response_payload["errorType"] == "Sandbox.Timedout"
+    assert record.response_payload["errorMessage"].endswith("Task timed out after 1.00 seconds")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (None, "Runtime exited without providing a reason"),
+        (0, "Runtime exited without providing a reason"),
+        (3, "Runtime exited with error: exit status 3"),
+        ("bye", "Runtime exited with error: exit status 1"),
+    ],
+)
+async def test_sys_exit_is_runtime_exit_error(invoker_factory, code, reason):
+    """sys.exit in a handler gives Runtime.ExitError and never stops the invoker."""
+    record = await run_once(invoker_factory, handlers.exit_handler, {"code": code})
+    assert record.response_payload == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {record.request_id} Error: {reason}",
+    }
+
+
+async def test_async_sys_exit_is_caught_too(invoker_factory):
+    """SystemExit from an async handler is a function error, not the end of the process."""
+
+    async def leave(event):
+        raise SystemExit(2)
+
+    record = await run_once(invoker_factory, leave)
+    assert record.response_payload["errorType"] == "Runtime.ExitError"
+
+
+async def test_unserialisable_result_is_a_marshal_error(invoker_factory):
+    """A non-JSON return value is a Runtime.MarshalError function error."""
+    record = await run_once(invoker_factory, lambda event: {1, 2})
+    assert record.condition is Condition.RETRIES_EXHAUSTED
+    payload = record.response_payload
+    assert payload["errorType"] == "Runtime.MarshalError"
+    assert payload["errorMessage"] == "Unable to marshal response: {1, 2} is not JSON serializable"
+    assert payload["stackTrace"] == []
+
+
+async def test_non_finite_float_result_is_a_marshal_error(invoker_factory):
+    """NaN cannot be sent as JSON: Runtime.MarshalError."""
+    record = await run_once(invoker_factory, lambda event: float("nan"))
+    assert record.response_payload["errorType"] == "Runtime.MarshalError"
+
+
+async def test_decimal_results_are_marshalled_as_numbers(invoker_factory):
+    """Decimals (DynamoDB's numbers) marshal as JSON numbers, as in the runtime."""
+    record = await run_once(invoker_factory, lambda event: {"price": decimal.Decimal("1.5")})
+    assert record.response_payload == {"price": 1.5}
+
+
+async def test_unawaited_coroutine_result_is_a_marshal_error(invoker_factory):
+    """A sync handler returning a coroutine gets a MarshalError and no 'never awaited' warning."""
+
+    async def inner():
+        return 1
+
+    record = await run_once(invoker_factory, lambda event: inner())
+    assert record.response_payload["errorType"] == "Runtime.MarshalError"
+    assert "coroutine" in record.response_payload["errorMessage"]
+
+
+async def test_none_result_is_json_null(invoker_factory):
+    """A handler returning None gives responsePayload null."""
+    record = await run_once(invoker_factory, lambda event: None)
+    assert record.to_dict()["responsePayload"] is None
+    assert record.condition is Condition.SUCCESS
+
+
+@pytest.mark.parametrize("kind", ["sync2", "sync1", "async2", "async1", "object", "async_object", "varargs"])
+async def test_every_call_style_runs(invoker_factory, kind):
+    """Sync or async, (event, context) or (event), functions or callable objects all run."""
+
+    class Obj:
+        def __call__(self, event, context):
+            return ["object", context.aws_request_id == record_id[0]]
+
+    class AsyncObj:
+        async def __call__(self, event):
+            return "async_object"
+
+    async def async2(event, context):
+        return ["async2", isinstance(context, LambdaContext)]
+
+    async def async1(event):
+        return "async1"
+
+    handlers_by_kind = {
+        "sync2": lambda event, context: ["sync2", isinstance(context, LambdaContext)],
+        "sync1": lambda event: "sync1",
+        "async2": async2,
+        "async1": async1,
+        "object": Obj(),
+        "async_object": AsyncObj(),
+        "varargs": lambda *args: len(args),
+    }
+    record_id: list[str] = [""]
+    from lambda_destinations import InMemoryDestination
+
+    ok = InMemoryDestination()
+    invoker = invoker_factory(handlers_by_kind[kind], on_success=ok)
+    record_id[0] = (await invoker.invoke({})).request_id
+    await invoker.join()
+    expected = {
+        "sync2": ["sync2", True], "sync1": "sync1", "async2": ["async2", True], "async1": "async1",
+        "object": ["object", True], "async_object": "async_object", "varargs": 2,
+    }[kind]
+    assert ok.records[0].response_payload == expected
+
+
+async def test_sync_handlers_run_off_the_event_loop(invoker_factory):
+    """A sync handler runs in a worker thread, never on the loop's thread."""
+    threads = []
+    await run_once(invoker_factory, lambda event: threads.append(threading.current_thread()))
+    assert threads
+    assert threads[0] is not threading.main_thread()
+
+
+async def test_context_has_every_runtime_attribute(invoker_factory):
+    """The context carries every attribute of the Python runtime's context object."""
+    seen = {}
+
+    def handler(event, context):
+        seen.update(
+            function_name=context.function_name,
+            function_version=context.function_version,
+            invoked_function_arn=context.invoked_function_arn,
+            memory_limit_in_mb=context.memory_limit_in_mb,
+            aws_request_id=context.aws_request_id,
+            log_group_name=context.log_group_name,
+            log_stream_name=context.log_stream_name,
+            identity=context.identity,
+            client_context=context.client_context,
+            tenant_id=context.tenant_id,
+            remaining=context.get_remaining_time_in_millis(),
+        )
+
+    record = await run_once(invoker_factory, handler, function_name="orders", memory_size=512, timeout=30)
+    stream = seen.pop("log_stream_name")
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", stream)
+    assert seen == {
+        "function_name": "orders",
+        "function_version": "$LATEST",
+        "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:orders",
+        "memory_limit_in_mb": "512",
+        "aws_request_id": record.request_id,
+        "log_group_name": "/aws/lambda/orders",
+        "identity": None,
+        "client_context": None,
+        "tenant_id": None,
+        "remaining": 30_000,
+    }
+
+
+async def test_remaining_time_follows_the_virtual_clock(invoker_factory):
+    """get_remaining_time_in_millis() counts down with the invoker's clock."""
+    record = await run_once(invoker_factory, handlers.sleep_async, {"seconds": 1.25}, timeout=3)
+    assert record.response_payload == 1750
+
+
+def test_handler_that_is_not_callable_is_refused():
+    """A non-callable handler raises ConfigurationError naming it."""
+    with pytest.raises(ConfigurationError, match="handler must be callable, got str"):
+        AsyncInvoker("handler.main")  # type: ignore[arg-type]
+
+
+def test_handler_without_arguments_is_refused():
+    """A handler that cannot take the event is refused at construction."""
+    with pytest.raises(ConfigurationError, match="takes no positional argument"):
+        AsyncInvoker(lambda: None)
+
+
+async def test_handler_cancelling_itself_is_a_function_error(invoker_factory):
+    """A CancelledError raised by the handler itself is a function error, not a shutdown."""
+
+    async def cancel(event):
+        raise asyncio.CancelledError
+
+    record = await run_once(invoker_factory, cancel)
+    assert record.response_payload["errorType"] == "CancelledError"
