@@ -82,7 +82,7 @@ def in_range(
             else f"less than or equal to {high:g}"
         )
         msg = (
-            f"{name}={value!r} is out of range: AWS says \"1 validation error detected: Value "
+            f'{name}={value!r} is out of range: AWS says "1 validation error detected: Value '
             f"'{value:g}' at '{aws_name}' failed to satisfy constraint: Member must have value "
             f'{bound}". {_OPT_OUT}'
         )

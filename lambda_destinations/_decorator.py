@@ -24,6 +24,9 @@ class AsyncFunction(Generic[P, R]):
     and returns at once; calling the function directly bypasses the queue, as in a unit test.
     """
 
+    __name__: str
+    __qualname__: str
+
     def __init__(self, fn: Callable[P, R], invoker: AsyncInvoker) -> None:
         self.__wrapped__ = fn
         self.invoker = invoker

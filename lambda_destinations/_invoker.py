@@ -14,11 +14,10 @@ import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import tenacity
 from attrs import evolve, frozen
-from typing_extensions import Self
 
 from ._clock import Clock, SystemClock
 from ._config import (
@@ -126,7 +125,11 @@ class AsyncInvoker:
         else:
             self._concurrency = whole("reserved_concurrency", reserved_concurrency)
             in_range(
-                "reserved_concurrency", self._concurrency, 0, None, "reservedConcurrentExecutions",
+                "reserved_concurrency",
+                self._concurrency,
+                0,
+                None,
+                "reservedConcurrentExecutions",
                 aws_limits=True,
             )
         self._payload_limit = whole("payload_limit", payload_limit)
@@ -242,7 +245,11 @@ class AsyncInvoker:
         if maximum_event_age_in_seconds is not _UNSET:
             age = seconds("maximum_event_age_in_seconds", maximum_event_age_in_seconds)
             in_range(
-                "maximum_event_age_in_seconds", age, 60, 21600, "maximumEventAgeInSeconds",
+                "maximum_event_age_in_seconds",
+                age,
+                60,
+                21600,
+                "maximumEventAgeInSeconds",
                 self._aws_limits,
             )
             changes["maximum_event_age_in_seconds"] = age
@@ -284,9 +291,7 @@ class AsyncInvoker:
 
     def reset_metrics(self) -> None:
         """Zero every counter (``concurrent_executions`` keeps its live value)."""
-        running = self._counters.concurrent_executions
         self._counters.reset()
-        self._counters.concurrent_executions = running
 
     @property
     def pending(self) -> int:
@@ -372,7 +377,11 @@ class AsyncInvoker:
             for ev in self._unfinished:
                 logger.warning(
                     "%s closed before event %s ended (%s after %d attempt(s)); payload: %s",
-                    self._function_arn, ev.request_id, ev.state, ev.attempts, ev.payload_json,
+                    self._function_arn,
+                    ev.request_id,
+                    ev.state,
+                    ev.attempts,
+                    ev.payload_json,
                 )
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -438,8 +447,10 @@ class AsyncInvoker:
                 logger.exception("internal error while running event %s", ev.request_id)
                 if ev.request_id in self._inflight:
                     ev.response = json.dumps(
-                        {"errorType": "LambdaDestinations.InternalError",
-                         "errorMessage": "internal error in lambda_destinations; see the log"}
+                        {
+                            "errorType": "LambdaDestinations.InternalError",
+                            "errorMessage": "internal error in lambda_destinations; see the log",
+                        }
                     )
                     ev.error_message = "internal error in lambda_destinations"
                     self._give_up(ev, Condition.RETRIES_EXHAUSTED)
@@ -490,9 +501,7 @@ class AsyncInvoker:
         counters.errors += 1
         ev.response = response
         ev.error_message = error
-        logger.debug(
-            "attempt %d of %s failed: %s", ev.attempts, ev.request_id, error
-        )
+        logger.debug("attempt %d of %s failed: %s", ev.attempts, ev.request_id, error)
         self._after_failure(ev)
 
     def _after_failure(self, ev: QueuedEvent) -> None:
@@ -550,7 +559,10 @@ class AsyncInvoker:
         )
         logger.warning(
             "event %s of %s failed: %s after %d attempt(s)%s",
-            ev.request_id, self._function_arn, condition.value, ev.attempts,
+            ev.request_id,
+            self._function_arn,
+            condition.value,
+            ev.attempts,
             f": {ev.error_message}" if attempted else "",
         )
         if self._send_failure is not None:
@@ -584,7 +596,9 @@ class AsyncInvoker:
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
 
-    async def _finish_delivery(self, pending: Awaitable[object], role: str, request_id: str) -> None:
+    async def _finish_delivery(
+        self, pending: Awaitable[object], role: str, request_id: str
+    ) -> None:
         try:
             async with self._clock.timeout(self._delivery_timeout):
                 await pending
@@ -603,7 +617,10 @@ class AsyncInvoker:
         else:
             self._counters.destination_delivery_failures += 1
         logger.error(
-            "%s delivery of event %s failed: %r", role, request_id, error,
+            "%s delivery of event %s failed: %r",
+            role,
+            request_id,
+            error,
             exc_info=cause or error,
         )
 
@@ -616,4 +633,3 @@ def _default_name(handler: object) -> str:
     name = getattr(handler, "__name__", None) or type(handler).__name__
     cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
     return (cleaned or "function")[:64]
-

@@ -44,11 +44,20 @@ class Counters:
     __slots__ = tuple(_CLOUDWATCH_NAMES)
 
     def __init__(self) -> None:
-        self.reset()
+        self.async_events_received = 0
+        self.async_events_dropped = 0
+        self.invocations = 0
+        self.errors = 0
+        self.throttles = 0
+        self.destination_delivery_failures = 0
+        self.dead_letter_errors = 0
+        self.concurrent_executions = 0
 
     def reset(self) -> None:
+        """Zero the counts; ``concurrent_executions`` is a live gauge and keeps its value."""
         for name in _CLOUDWATCH_NAMES:
-            setattr(self, name, 0)
+            if name != "concurrent_executions":
+                setattr(self, name, 0)
 
     def snapshot(self) -> MetricsSnapshot:
         return MetricsSnapshot(**{name: getattr(self, name) for name in _CLOUDWATCH_NAMES})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -75,7 +75,7 @@ def in_memory_dlq() -> InMemoryDeadLetterQueue:
 @pytest.fixture
 def invoker_factory(
     request: pytest.FixtureRequest, virtual_clock: VirtualClock
-) -> Iterator[Callable[..., AsyncInvoker]]:
+) -> Callable[..., AsyncInvoker]:
     """Make `AsyncInvoker` objects on the test's virtual clock; they are closed after the test.
 
     Takes the same arguments as `AsyncInvoker`; ``clock=`` defaults to ``virtual_clock``.
@@ -89,4 +89,4 @@ def invoker_factory(
         made.append(invoker)
         return invoker
 
-    yield make
+    return make

@@ -75,7 +75,10 @@ class ResponseContext:
     function_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"statusCode": self.status_code, "executedVersion": self.executed_version}
+        d: dict[str, Any] = {
+            "statusCode": self.status_code,
+            "executedVersion": self.executed_version,
+        }
         if self.function_error is not None:
             d["functionError"] = self.function_error
         return d
@@ -212,4 +215,3 @@ class ExecutionRecord:
     def from_json(cls, data: str | bytes) -> ExecutionRecord:
         """Read a record from AWS's JSON text, e.g. an SQS message body."""
         return cls.from_dict(json.loads(data))
-

@@ -167,11 +167,9 @@ class Runtime:
                     call = functools.partial(contextvars.copy_context().run, self.handler, *args)
                     result = await loop.run_in_executor(self._executor, call)
         except TimeoutError as e:
-            if getattr(timer, "expired", lambda: False)():
-                return _fault(
-                    "Sandbox.Timedout",
-                    f"RequestId: {request_id} Error: Task timed out after {self.timeout:.2f} seconds",
-                )
+            if timer.expired():
+                message = f"Task timed out after {self.timeout:.2f} seconds"
+                return _fault("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
             return error_object(e, request_id)
         except SystemExit as e:
             return _fault("Runtime.ExitError", f"RequestId: {request_id} Error: {_exit_reason(e)}")

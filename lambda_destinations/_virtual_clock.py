@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import selectors
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,8 +35,8 @@ class VirtualClock:
             msg = f"start={start!r} must be timezone-aware, e.g. datetime(..., tzinfo=UTC)"
             raise ValueError(msg)
         self._start = start.astimezone(UTC)
-        self._origin = time.monotonic()
-        self._now = self._origin
+        # Virtual time starts at zero so that whole seconds stay exact in floating point.
+        self._now = 0.0
         self._threads = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -47,10 +46,10 @@ class VirtualClock:
     @property
     def elapsed(self) -> float:
         """Virtual seconds since the clock was made."""
-        return self._now - self._origin
+        return self._now
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=self._now - self._origin)
+        return self._start + timedelta(seconds=self._now)
 
     def monotonic(self) -> float:
         self._attach_to_running_loop()
@@ -131,7 +130,7 @@ class VirtualClock:
         # per call, so instance attributes take over for this loop alone.
         selector.select = select  # type: ignore[method-assign]
         loop.time = self._loop_time  # type: ignore[method-assign]
-        loop.run_in_executor = run_in_executor  # type: ignore[method-assign]
+        loop.run_in_executor = run_in_executor  # type: ignore[method-assign, assignment]
         setattr(loop, _ATTR, self)
         self._loop = loop
 

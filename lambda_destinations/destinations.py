@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from ._dead_letter import DeadLetterMessage
 from ._records import ExecutionRecord
@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
 
 
 @runtime_checkable
@@ -120,7 +119,9 @@ class InMemoryDestination(_Collector[ExecutionRecord]):
     def send(self, record: ExecutionRecord, /) -> None:
         self._append(record)
 
-    async def wait_for(self, count: int = 1, *, timeout: float | None = None) -> list[ExecutionRecord]:
+    async def wait_for(
+        self, count: int = 1, *, timeout: float | None = None
+    ) -> list[ExecutionRecord]:
         """Wait until *count* records arrived and return the first *count*."""
         return await self._wait(count, timeout)
 
@@ -192,14 +193,14 @@ class JsonLinesDestination:
             return [ExecutionRecord.from_json(line) for line in f if line.strip()]
 
 
-def as_sender(target: object, role: str) -> Callable[[T_contra], Awaitable[None] | None] | None:
+def as_sender(target: object, role: str) -> Callable[[Any], Awaitable[None] | None] | None:
     """Normalise a destination or DLQ to one callable, or raise a clear TypeError."""
     if target is None:
         return None
     if callable(getattr(type(target), "send", None)):
         return target.send  # type: ignore[attr-defined, no-any-return]
     if callable(target):
-        return target  # type: ignore[return-value]
+        return target
     msg = (
         f"{role}={target!r} is not a destination: pass an object with a send() method, or a "
         "function or coroutine function taking one argument"

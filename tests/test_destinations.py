@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import pytest
-
 from lambda_destinations import (
     AsyncInvoker,
     Condition,
@@ -39,7 +38,9 @@ async def test_on_failure_and_dlq_both_fire_independently(invoker_factory):
     assert [m.request_id for m in dlq.messages] == [response.request_id]
 
 
-async def test_dlq_message_has_the_original_body_and_three_attributes(invoker_factory, in_memory_dlq):
+async def test_dlq_message_has_the_original_body_and_three_attributes(
+    invoker_factory, in_memory_dlq
+):
     """The DLQ gets the event as sent, with RequestID, ErrorCode and ErrorMessage in SQS form."""
     invoker = invoker_factory(fail, dead_letter_queue=in_memory_dlq, maximum_retry_attempts=0)
     response = await invoker.invoke(b'{"size":  3}')
@@ -93,14 +94,20 @@ async def test_successes_never_reach_failure_destinations(invoker_factory):
     await invoker.invoke({})
     await invoker.join()
     assert [r.condition for r in ok.records] == [Condition.SUCCESS]
-    assert failed.records == [] and dlq.messages == []
+    assert failed.records == []
+    assert dlq.messages == []
 
 
-async def test_zero_reserved_concurrency_goes_straight_to_failure(invoker_factory, in_memory_destination, in_memory_dlq):
+async def test_zero_reserved_concurrency_goes_straight_to_failure(
+    invoker_factory, in_memory_destination, in_memory_dlq
+):
     """reserved_concurrency=0: never run, ZeroReservedConcurrency with count 0, no response keys."""
-    ran = []
+    ran: list[object] = []
     invoker = invoker_factory(
-        ran.append, reserved_concurrency=0, on_failure=in_memory_destination, dead_letter_queue=in_memory_dlq
+        ran.append,
+        reserved_concurrency=0,
+        on_failure=in_memory_destination,
+        dead_letter_queue=in_memory_dlq,
     )
     response = await invoker.invoke({"a": 1})
     await invoker.join()
@@ -140,7 +147,9 @@ async def test_raising_destination_changes_nothing_else(invoker_factory, caplog)
         raise ConnectionError("queue is down")
 
     dlq = InMemoryDeadLetterQueue()
-    invoker = invoker_factory(fail, on_failure=broken, dead_letter_queue=dlq, maximum_retry_attempts=0)
+    invoker = invoker_factory(
+        fail, on_failure=broken, dead_letter_queue=dlq, maximum_retry_attempts=0
+    )
     with caplog.at_level(logging.ERROR, logger="lambda_destinations"):
         await invoker.invoke({})
         await invoker.join()
@@ -160,14 +169,18 @@ async def test_failing_dlq_is_counted_as_dead_letter_error(invoker_factory):
         raise OSError("no dlq")
 
     failed = InMemoryDestination()
-    invoker = invoker_factory(fail, on_failure=failed, dead_letter_queue=broken, maximum_retry_attempts=0)
+    invoker = invoker_factory(
+        fail, on_failure=failed, dead_letter_queue=broken, maximum_retry_attempts=0
+    )
     await invoker.invoke({})
     await invoker.join()
     assert len(failed.records) == 1
     assert invoker.metrics().dead_letter_errors == 1
 
 
-async def test_hanging_destination_is_cut_off_by_the_delivery_timeout(invoker_factory, virtual_clock):
+async def test_hanging_destination_is_cut_off_by_the_delivery_timeout(
+    invoker_factory, virtual_clock
+):
     """A destination that never returns is abandoned after delivery_timeout and counted."""
 
     async def hang(record):
@@ -188,8 +201,12 @@ async def test_hanging_destination_is_cut_off_by_the_delivery_timeout(invoker_fa
 async def test_invoker_destination_chains_to_another_function(invoker_factory):
     """Lambda-to-Lambda: the record becomes the next function's event, as AWS JSON."""
     received = InMemoryDestination()
-    downstream = invoker_factory(lambda event: event["requestContext"]["condition"], on_success=received)
-    upstream = invoker_factory(fail, on_failure=InvokerDestination(downstream), maximum_retry_attempts=0)
+    downstream = invoker_factory(
+        lambda event: event["requestContext"]["condition"], on_success=received
+    )
+    upstream = invoker_factory(
+        fail, on_failure=InvokerDestination(downstream), maximum_retry_attempts=0
+    )
     await upstream.invoke({})
     await upstream.join()
     await downstream.join()
@@ -201,7 +218,9 @@ async def test_invoker_destination_chains_to_another_function(invoker_factory):
 async def test_an_invoker_cannot_be_its_own_destination(invoker_factory):
     """Configuring an invoker as its own destination fails with AWS's message."""
     invoker = invoker_factory(succeed)
-    with pytest.raises(ConfigurationError, match="You can't specify the function as a destination for itself"):
+    with pytest.raises(
+        ConfigurationError, match="You can't specify the function as a destination for itself"
+    ):
         invoker.update_config(on_success=InvokerDestination(invoker))
 
 

@@ -6,10 +6,8 @@ import json
 import uuid
 
 import pytest
-
 from lambda_destinations import (
     AsyncInvoker,
-    InMemoryDeadLetterQueue,
     InMemoryDestination,
     InvalidRequestContentError,
     InvokerClosedError,
@@ -65,21 +63,27 @@ async def test_bytes_payload_is_kept_byte_for_byte(invoker_factory, in_memory_dl
         raise RuntimeError("no")
 
     failed = InMemoryDestination()
-    invoker = invoker_factory(fail, maximum_retry_attempts=0, dead_letter_queue=in_memory_dlq, on_failure=failed)
+    invoker = invoker_factory(
+        fail, maximum_retry_attempts=0, dead_letter_queue=in_memory_dlq, on_failure=failed
+    )
     await invoker.invoke(raw)
     await invoker.join()
     assert in_memory_dlq.messages[0].body.encode() == raw
     assert raw.decode() in failed.records[0].to_json().decode()
 
 
-async def test_python_values_are_sent_as_json_dumps_sends_them(invoker_factory, in_memory_destination):
+async def test_python_values_are_sent_as_json_dumps_sends_them(
+    invoker_factory, in_memory_destination
+):
     """A Python value is serialised like json.dumps; the handler receives the JSON copy."""
     seen = []
     invoker = invoker_factory(lambda e: seen.append(e), on_success=in_memory_destination)
     await invoker.invoke({"t": (1, 2), 3: "x"})
     await invoker.join()
     assert seen == [{"t": [1, 2], "3": "x"}]
-    assert in_memory_destination.records[0].request_payload_json == json.dumps({"t": [1, 2], "3": "x"})
+    assert in_memory_destination.records[0].request_payload_json == json.dumps(
+        {"t": [1, 2], "3": "x"}
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,7 +99,9 @@ async def test_python_values_are_sent_as_json_dumps_sends_them(invoker_factory, 
         (b"\xff\xfe{}", "not UTF-8"),
     ],
 )
-async def test_non_json_payloads_are_refused_and_nothing_is_queued(invoker_factory, payload, problem):
+async def test_non_json_payloads_are_refused_and_nothing_is_queued(
+    invoker_factory, payload, problem
+):
     """Non-JSON payloads raise InvalidRequestContentError (AWS's 400) and queue nothing."""
     invoker = invoker_factory(echo)
     with pytest.raises(InvalidRequestContentError, match=problem) as info:
@@ -123,7 +129,9 @@ async def test_payload_exactly_at_the_limit_is_accepted(invoker_factory):
     """A payload of exactly the limit is accepted; one byte more is not."""
     invoker = invoker_factory(echo, payload_limit=262_144)
     await invoker.invoke("x" * (262_144 - 2))
-    with pytest.raises(RequestEntityTooLargeError, match=r"262145 byte payload .* \(limit 262144 bytes\)"):
+    with pytest.raises(
+        RequestEntityTooLargeError, match=r"262145 byte payload .* \(limit 262144 bytes\)"
+    ):
         await invoker.invoke("x" * (262_144 - 1))
 
 

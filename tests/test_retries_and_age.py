@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import tenacity
+import itertools
 
+import tenacity
 from lambda_destinations import Condition, ExecutionRecord, FunctionError
 
 
@@ -15,10 +16,14 @@ def failing_recorder(clock, attempts):
     return handler
 
 
-async def test_default_schedule_is_attempts_at_0_60_and_180_seconds(invoker_factory, virtual_clock, in_memory_destination):
+async def test_default_schedule_is_attempts_at_0_60_and_180_seconds(
+    invoker_factory, virtual_clock, in_memory_destination
+):
     """Two retries by default, after 60 s and then 120 s more, all on the same request id."""
     attempts: list = []
-    invoker = invoker_factory(failing_recorder(virtual_clock, attempts), on_failure=in_memory_destination)
+    invoker = invoker_factory(
+        failing_recorder(virtual_clock, attempts), on_failure=in_memory_destination
+    )
     response = await invoker.invoke({"n": 1})
     await invoker.join()
     assert [t for t, _ in attempts] == [0, 60, 180]
@@ -29,11 +34,15 @@ async def test_default_schedule_is_attempts_at_0_60_and_180_seconds(invoker_fact
     assert record.response_payload["requestId"] == response.request_id
 
 
-async def test_zero_retries_gives_up_after_one_attempt(invoker_factory, virtual_clock, in_memory_destination):
+async def test_zero_retries_gives_up_after_one_attempt(
+    invoker_factory, virtual_clock, in_memory_destination
+):
     """maximum_retry_attempts=0: RetriesExhausted with count 1, no waiting."""
     attempts: list = []
     invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts), maximum_retry_attempts=0, on_failure=in_memory_destination
+        failing_recorder(virtual_clock, attempts),
+        maximum_retry_attempts=0,
+        on_failure=in_memory_destination,
     )
     await invoker.invoke({})
     await invoker.join()
@@ -57,14 +66,22 @@ async def test_success_on_a_retry_reports_the_attempt_count(invoker_factory, in_
     await invoker.invoke({})
     await invoker.join()
     record = in_memory_destination.records[0]
-    assert (record.condition, record.approximate_invoke_count, record.response_payload) == (Condition.SUCCESS, 2, "ok")
+    assert (record.condition, record.approximate_invoke_count, record.response_payload) == (
+        Condition.SUCCESS,
+        2,
+        "ok",
+    )
 
 
-async def test_max_age_60_gives_up_right_after_the_first_failure(invoker_factory, virtual_clock, in_memory_destination):
+async def test_max_age_60_gives_up_right_after_the_first_failure(
+    invoker_factory, virtual_clock, in_memory_destination
+):
     """AWS recording: retries 2, max age 60 s -> EventAgeExceeded, count 1, no wait."""
     attempts: list = []
     invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts), maximum_event_age_in_seconds=60, on_failure=in_memory_destination
+        failing_recorder(virtual_clock, attempts),
+        maximum_event_age_in_seconds=60,
+        on_failure=in_memory_destination,
     )
     await invoker.invoke({})
     await invoker.join()
@@ -75,11 +92,15 @@ async def test_max_age_60_gives_up_right_after_the_first_failure(invoker_factory
     assert record.response_payload["errorType"] == "ValueError"
 
 
-async def test_max_age_90_allows_one_retry_then_gives_up(invoker_factory, virtual_clock, in_memory_destination):
+async def test_max_age_90_allows_one_retry_then_gives_up(
+    invoker_factory, virtual_clock, in_memory_destination
+):
     """AWS recording: retries 2, max age 90 s -> one retry at +60 s, then EventAgeExceeded, count 2."""
     attempts: list = []
     invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts), maximum_event_age_in_seconds=90, on_failure=in_memory_destination
+        failing_recorder(virtual_clock, attempts),
+        maximum_event_age_in_seconds=90,
+        on_failure=in_memory_destination,
     )
     await invoker.invoke({})
     await invoker.join()
@@ -89,11 +110,15 @@ async def test_max_age_90_allows_one_retry_then_gives_up(invoker_factory, virtua
     assert virtual_clock.elapsed == 60
 
 
-async def test_age_boundary_a_retry_landing_exactly_on_the_max_age_is_not_waited_for(invoker_factory, virtual_clock, in_memory_destination):
+async def test_age_boundary_a_retry_landing_exactly_on_the_max_age_is_not_waited_for(
+    invoker_factory, virtual_clock, in_memory_destination
+):
     """Max age 180 s: the third attempt would start at exactly 180 s, so AWS gives up at count 2."""
     attempts: list = []
     invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts), maximum_event_age_in_seconds=180, on_failure=in_memory_destination
+        failing_recorder(virtual_clock, attempts),
+        maximum_event_age_in_seconds=180,
+        on_failure=in_memory_destination,
     )
     await invoker.invoke({})
     await invoker.join()
@@ -101,11 +126,15 @@ async def test_age_boundary_a_retry_landing_exactly_on_the_max_age_is_not_waited
     assert in_memory_destination.records[0].condition is Condition.EVENT_AGE_EXCEEDED
 
 
-async def test_max_age_181_lets_all_three_attempts_run(invoker_factory, virtual_clock, in_memory_destination):
+async def test_max_age_181_lets_all_three_attempts_run(
+    invoker_factory, virtual_clock, in_memory_destination
+):
     """One second more than the schedule needs: RetriesExhausted after three attempts."""
     attempts: list = []
     invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts), maximum_event_age_in_seconds=181, on_failure=in_memory_destination
+        failing_recorder(virtual_clock, attempts),
+        maximum_event_age_in_seconds=181,
+        on_failure=in_memory_destination,
     )
     await invoker.invoke({})
     await invoker.join()
@@ -113,7 +142,9 @@ async def test_max_age_181_lets_all_three_attempts_run(invoker_factory, virtual_
     assert in_memory_destination.records[0].condition is Condition.RETRIES_EXHAUSTED
 
 
-async def test_event_aging_out_in_the_queue_never_runs(invoker_factory, virtual_clock, in_memory_destination, in_memory_dlq):
+async def test_event_aging_out_in_the_queue_never_runs(
+    invoker_factory, virtual_clock, in_memory_destination, in_memory_dlq
+):
     """An event that waited in the queue past its max age ends with count 0 and no response keys."""
     import asyncio
 
@@ -121,26 +152,36 @@ async def test_event_aging_out_in_the_queue_never_runs(invoker_factory, virtual_
         await asyncio.sleep(3600)
 
     invoker = invoker_factory(
-        slow, reserved_concurrency=1, timeout=900, maximum_event_age_in_seconds=600,
-        on_failure=in_memory_destination, dead_letter_queue=in_memory_dlq,
+        slow,
+        reserved_concurrency=1,
+        timeout=900,
+        maximum_event_age_in_seconds=600,
+        on_failure=in_memory_destination,
+        dead_letter_queue=in_memory_dlq,
     )
     first = await invoker.invoke({"n": 1})
     second = await invoker.invoke({"n": 2})
     await invoker.join()
     by_id = {r.request_id: r for r in in_memory_destination.records}
     starved = by_id[second.request_id]
-    assert (starved.condition, starved.approximate_invoke_count) == (Condition.EVENT_AGE_EXCEEDED, 0)
+    assert (starved.condition, starved.approximate_invoke_count) == (
+        Condition.EVENT_AGE_EXCEEDED,
+        0,
+    )
     assert "responseContext" not in starved.to_dict()
     assert by_id[first.request_id].response_payload["errorType"] == "Sandbox.Timedout"
     letter = next(m for m in in_memory_dlq.messages if m.request_id == second.request_id)
     assert (letter.error_code, letter.error_message) == ("429", "Rate Exceeded.")
 
 
-async def test_six_hour_age_limit_expires_in_virtual_time(invoker_factory, virtual_clock, in_memory_destination):
+async def test_six_hour_age_limit_expires_in_virtual_time(
+    invoker_factory, virtual_clock, in_memory_destination
+):
     """With a custom wait of 4 hours, the 6-hour limit ends the event after one retry."""
     attempts: list = []
     invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts), retry_wait=tenacity.wait_fixed(4 * 3600),
+        failing_recorder(virtual_clock, attempts),
+        retry_wait=tenacity.wait_fixed(4 * 3600),
         on_failure=in_memory_destination,
     )
     await invoker.invoke({})
@@ -153,7 +194,8 @@ async def test_custom_tenacity_wait_sets_the_schedule(invoker_factory, virtual_c
     """Any tenacity wait strategy replaces AWS's schedule."""
     attempts: list = []
     invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts), retry_wait=tenacity.wait_exponential(multiplier=2),
+        failing_recorder(virtual_clock, attempts),
+        retry_wait=tenacity.wait_exponential(multiplier=2),
     )
     await invoker.invoke({})
     await invoker.join()
@@ -164,11 +206,12 @@ async def test_jittered_wait_stays_within_its_bounds(invoker_factory, virtual_cl
     """A jittered tenacity wait is honoured, retries landing inside its range."""
     attempts: list = []
     invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts), retry_wait=tenacity.wait_random(1, 5),
+        failing_recorder(virtual_clock, attempts),
+        retry_wait=tenacity.wait_random(1, 5),
     )
     await invoker.invoke({})
     await invoker.join()
-    gaps = [b - a for (a, _), (b, _) in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(attempts)]
     assert len(gaps) == 2
     assert all(1 <= g <= 5 for g in gaps)
 
@@ -181,7 +224,9 @@ async def test_wait_strategy_sees_the_failed_attempt(invoker_factory):
         assert state.outcome is not None
         error = state.outcome.exception()
         assert isinstance(error, FunctionError)
-        seen.append((state.attempt_number, error.error_type, error.error_message, state.seconds_since_start))
+        seen.append(
+            (state.attempt_number, error.error_type, error.error_message, state.seconds_since_start)
+        )
         return 10
 
     def handler(event):
@@ -210,7 +255,9 @@ async def test_successes_never_build_retry_state(invoker_factory, monkeypatch):
     assert built == []
 
 
-async def test_a_waiting_retry_holds_no_concurrency_slot(invoker_factory, virtual_clock, in_memory_destination):
+async def test_a_waiting_retry_holds_no_concurrency_slot(
+    invoker_factory, virtual_clock, in_memory_destination
+):
     """With concurrency 1, a second event runs while the first waits for its retry."""
     runs = []
 
@@ -219,14 +266,18 @@ async def test_a_waiting_retry_holds_no_concurrency_slot(invoker_factory, virtua
         if event["n"] == 1:
             raise RuntimeError("retry me")
 
-    invoker = invoker_factory(handler, reserved_concurrency=1, maximum_retry_attempts=1, on_success=in_memory_destination)
+    invoker = invoker_factory(
+        handler, reserved_concurrency=1, maximum_retry_attempts=1, on_success=in_memory_destination
+    )
     await invoker.invoke({"n": 1})
     await invoker.invoke({"n": 2})
     await invoker.join()
     assert runs == [(0, 1), (0, 2), (60, 1)]
 
 
-async def test_retry_records_keep_the_original_payload_when_the_handler_mutates_it(invoker_factory, in_memory_destination):
+async def test_retry_records_keep_the_original_payload_when_the_handler_mutates_it(
+    invoker_factory, in_memory_destination
+):
     """Each attempt gets a fresh copy of the event; mutations never leak into retries or records."""
     seen = []
 

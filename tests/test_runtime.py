@@ -8,7 +8,6 @@ import re
 import threading
 
 import pytest
-
 from lambda_destinations import AsyncInvoker, Condition, ConfigurationError, LambdaContext
 
 from . import handlers
@@ -34,15 +33,22 @@ async def test_exception_becomes_the_runtime_error_object(invoker_factory):
     assert payload["errorMessage"] == "Failure from event, Success = false, I am failing!"
     assert payload["errorType"] == "ValueError"
     assert payload["requestId"] == record.request_id
-    assert record.to_dict()["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert record.to_dict()["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
 
 
 async def test_stack_trace_holds_only_the_handlers_frames(invoker_factory):
-    """stackTrace is traceback.format_list of the handler's frames, none of the library's."""
+    """StackTrace is traceback.format_list of the handler's frames, none of the library's."""
     record = await run_once(invoker_factory, handlers.raise_value_error)
     trace = record.response_payload["stackTrace"]
     assert len(trace) == 2
-    assert re.fullmatch(r'  File ".*tests/handlers\.py", line \d+, in raise_value_error\n    helper\(event\)\n', trace[0])
+    assert re.fullmatch(
+        r'  File ".*tests/handlers\.py", line \d+, in raise_value_error\n    helper\(event\)\n',
+        trace[0],
+    )
     assert "in helper\n    raise ValueError(" in trace[1]
     assert not any("lambda_destinations" in frame for frame in trace)
 
@@ -75,14 +81,18 @@ async def test_async_handler_timeout_is_sandbox_timedout(invoker_factory, virtua
 
 async def test_timeouts_are_retried_like_any_function_error(invoker_factory, virtual_clock):
     """A timeout is a function error: retried at +60 s and +120 s more."""
-    record = await run_once(invoker_factory, handlers.sleep_async, {"seconds": 10}, timeout=1, maximum_retry_attempts=2)
+    record = await run_once(
+        invoker_factory, handlers.sleep_async, {"seconds": 10}, timeout=1, maximum_retry_attempts=2
+    )
     assert (record.condition, record.approximate_invoke_count) == (Condition.RETRIES_EXHAUSTED, 3)
     assert virtual_clock.elapsed == 1 + 60 + 1 + 120 + 1
 
 
 async def test_sync_handler_timeout_fires_while_it_blocks_a_thread(invoker_factory):
     """A sync handler that blocks past its timeout still gets Sandbox.Timedout."""
-    record = await run_once(invoker_factory, handlers.sleep_forever_sync, {"seconds": 1.5}, timeout=1)
+    record = await run_once(
+        invoker_factory, handlers.sleep_forever_sync, {"seconds": 1.5}, timeout=1
+    )
     assert record.response_payload["errorType"] == "Sandbox.Timedout"
     assert record.response_payload["errorMessage"].endswith("Task timed out after 1.00 seconds")
 
@@ -155,7 +165,9 @@ async def test_none_result_is_json_null(invoker_factory):
     assert record.condition is Condition.SUCCESS
 
 
-@pytest.mark.parametrize("kind", ["sync2", "sync1", "async2", "async1", "object", "async_object", "varargs"])
+@pytest.mark.parametrize(
+    "kind", ["sync2", "sync1", "async2", "async1", "object", "async_object", "varargs"]
+)
 async def test_every_call_style_runs(invoker_factory, kind):
     """Sync or async, (event, context) or (event), functions or callable objects all run."""
 
@@ -190,8 +202,13 @@ async def test_every_call_style_runs(invoker_factory, kind):
     record_id[0] = (await invoker.invoke({})).request_id
     await invoker.join()
     expected = {
-        "sync2": ["sync2", True], "sync1": "sync1", "async2": ["async2", True], "async1": "async1",
-        "object": ["object", True], "async_object": "async_object", "varargs": 2,
+        "sync2": ["sync2", True],
+        "sync1": "sync1",
+        "async2": ["async2", True],
+        "async1": "async1",
+        "object": ["object", True],
+        "async_object": "async_object",
+        "varargs": 2,
     }[kind]
     assert ok.records[0].response_payload == expected
 
@@ -206,7 +223,7 @@ async def test_sync_handlers_run_off_the_event_loop(invoker_factory):
 
 async def test_context_has_every_runtime_attribute(invoker_factory):
     """The context carries every attribute of the Python runtime's context object."""
-    seen = {}
+    seen: dict[str, object] = {}
 
     def handler(event, context):
         seen.update(
@@ -223,8 +240,10 @@ async def test_context_has_every_runtime_attribute(invoker_factory):
             remaining=context.get_remaining_time_in_millis(),
         )
 
-    record = await run_once(invoker_factory, handler, function_name="orders", memory_size=512, timeout=30)
-    stream = seen.pop("log_stream_name")
+    record = await run_once(
+        invoker_factory, handler, function_name="orders", memory_size=512, timeout=30
+    )
+    stream = str(seen.pop("log_stream_name"))
     assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", stream)
     assert seen == {
         "function_name": "orders",

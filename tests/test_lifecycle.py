@@ -1,0 +1,226 @@
+"""Starting, joining and closing: every accepted event ends or is reported."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from lambda_destinations import AsyncInvoker, Condition, InMemoryDestination, InvokerClosedError
+from lambda_destinations.testing import VirtualClock
+
+
+async def test_async_with_drains_accepted_events_on_exit():
+    """Leaving `async with` waits until every accepted event has ended, retries included."""
+    clock = VirtualClock()
+    failed = InMemoryDestination()
+
+    def fail(event):
+        raise RuntimeError("x")
+
+    async with AsyncInvoker(fail, clock=clock, on_failure=failed) as invoker:
+        for _ in range(5):
+            await invoker.invoke({})
+    assert len(failed.records) == 5
+    assert clock.elapsed == 180
+    assert invoker.pending == 0
+
+
+async def test_explicit_start_and_aclose():
+    """start() and aclose() work without `async with`; aclose() returns nothing unfinished."""
+    ok = InMemoryDestination()
+    invoker = await AsyncInvoker(lambda e: e, clock=VirtualClock(), on_success=ok).start()
+    await invoker.invoke({})
+    assert await invoker.aclose() == ()
+    assert len(ok.records) == 1
+
+
+async def test_drain_timeout_reports_unfinished_events(caplog):
+    """Events still unfinished after the drain timeout are returned and logged, not dropped."""
+    clock = VirtualClock()
+
+    def fail(event):
+        raise RuntimeError("x")
+
+    async def hang(event):
+        await asyncio.sleep(10_000)
+
+    failing = AsyncInvoker(fail, clock=clock)
+    hanging = AsyncInvoker(hang, clock=clock, timeout=900, reserved_concurrency=1)
+    waiting = await failing.invoke({"w": 1})
+    running = await hanging.invoke({"r": 1})
+    queued = await hanging.invoke({"q": 1})
+    await asyncio.sleep(1)
+    with caplog.at_level(logging.WARNING, logger="lambda_destinations"):
+        unfinished_failing = await failing.aclose(timeout=10)
+        unfinished_hanging = await hanging.aclose(timeout=10)
+    assert [(u.request_id, u.state, u.attempts, u.payload_json) for u in unfinished_failing] == [
+        (waiting.request_id, "waiting to retry", 1, '{"w": 1}')
+    ]
+    assert {(u.request_id, u.state) for u in unfinished_hanging} == {
+        (running.request_id, "running"),
+        (queued.request_id, "queued"),
+    }
+    for event in (waiting, running, queued):
+        assert event.request_id in caplog.text
+    assert await hanging.aclose() == unfinished_hanging
+
+
+async def test_join_waits_for_async_deliveries():
+    """join() returns only after asynchronous destinations have finished delivering."""
+    delivered = []
+
+    async def slow_destination(record):
+        await asyncio.sleep(20)
+        delivered.append(record)
+
+    async with AsyncInvoker(
+        lambda e: e, clock=VirtualClock(), on_success=slow_destination
+    ) as invoker:
+        await invoker.invoke({})
+        await invoker.join()
+        assert len(delivered) == 1
+
+
+async def test_closing_invoker_refuses_new_events():
+    """While aclose() drains, invoke() raises InvokerClosedError."""
+    clock = VirtualClock()
+
+    async def slow(event):
+        await asyncio.sleep(5)
+
+    invoker = AsyncInvoker(slow, clock=clock, timeout=10)
+    await invoker.invoke({})
+    closing = asyncio.ensure_future(invoker.aclose())
+    await asyncio.sleep(0)
+    with pytest.raises(InvokerClosedError, match="closing"):
+        await invoker.invoke({})
+    await closing
+
+
+async def test_update_config_keeps_queued_events_flowing(invoker_factory, in_memory_destination):
+    """Events already queued or waiting keep flowing after the configuration changes."""
+    other = InMemoryDestination()
+    calls = []
+
+    def flaky(event):
+        calls.append(event)
+        if len(calls) == 1:
+            raise RuntimeError("retry")
+        return "done"
+
+    invoker = invoker_factory(flaky, on_success=in_memory_destination)
+    await invoker.invoke({"n": 1})
+    await asyncio.sleep(1)
+    invoker.update_config(on_success=other, maximum_retry_attempts=1)
+    await invoker.invoke({"n": 2})
+    await invoker.join()
+    assert in_memory_destination.records == []
+    assert sorted(r.request_payload["n"] for r in other.records) == [1, 2]
+    assert invoker.config.maximum_retry_attempts == 1
+
+
+async def test_update_config_removes_a_destination_with_none(
+    invoker_factory, in_memory_destination
+):
+    """update_config(on_success=None) stops deliveries; other settings are kept."""
+    invoker = invoker_factory(
+        lambda e: e, on_success=in_memory_destination, maximum_retry_attempts=1
+    )
+    invoker.update_config(on_success=None)
+    await invoker.invoke({})
+    await invoker.join()
+    assert in_memory_destination.records == []
+    assert invoker.config.maximum_retry_attempts == 1
+
+
+async def test_invoker_can_serve_a_new_loop_after_its_old_loop_closed():
+    """An invoker (e.g. behind a decorator) rebinds when used from a new event loop."""
+    ok = InMemoryDestination()
+    invoker = AsyncInvoker(lambda e: e, on_success=ok)
+
+    async def once():
+        await invoker.invoke({})
+        await invoker.join()
+
+    def in_new_loop():
+        asyncio.run(once())
+
+    await asyncio.get_running_loop().run_in_executor(None, in_new_loop)
+    await asyncio.get_running_loop().run_in_executor(None, in_new_loop)
+    assert len(ok.records) == 2
+
+
+async def test_metrics_count_like_cloudwatch(invoker_factory):
+    """Counters follow CloudWatch: received once per event, invocations and errors per attempt."""
+
+    def fail(event):
+        raise RuntimeError
+
+    invoker = invoker_factory(fail, maximum_retry_attempts=1)
+    await invoker.invoke({})
+    await invoker.join()
+    assert invoker.metrics().to_cloudwatch() == {
+        "AsyncEventsReceived": 1,
+        "AsyncEventsDropped": 1,
+        "Invocations": 2,
+        "Errors": 2,
+        "Throttles": 0,
+        "DestinationDeliveryFailures": 0,
+        "DeadLetterErrors": 0,
+        "ConcurrentExecutions": 0,
+    }
+    invoker.reset_metrics()
+    assert invoker.metrics().invocations == 0
+
+
+async def test_concurrency_limit_is_respected(invoker_factory, virtual_clock):
+    """At most reserved_concurrency attempts run at once; the rest wait in the queue."""
+    running = 0
+    peak = 0
+
+    async def handler(event):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(1)
+        running -= 1
+
+    invoker = invoker_factory(handler, reserved_concurrency=3)
+    for _ in range(10):
+        await invoker.invoke({})
+    await invoker.join()
+    assert peak == 3
+    assert virtual_clock.elapsed == 4
+    assert invoker.metrics().throttles > 0
+
+
+async def test_unlimited_concurrency_runs_everything_at_once(invoker_factory, virtual_clock):
+    """Without reserved concurrency, 50 slow events run side by side."""
+
+    async def handler(event):
+        await asyncio.sleep(1)
+
+    invoker = invoker_factory(handler)
+    for _ in range(50):
+        await invoker.invoke({})
+    await invoker.join()
+    assert virtual_clock.elapsed == 1
+
+
+async def test_every_accepted_event_ends_exactly_once(invoker_factory):
+    """Across a mix of outcomes, each accepted event yields exactly one record."""
+    ok, failed = InMemoryDestination(), InMemoryDestination()
+
+    def handler(event):
+        if event["n"] % 3 == 0:
+            raise RuntimeError("fails")
+        return event["n"]
+
+    invoker = invoker_factory(handler, on_success=ok, on_failure=failed)
+    ids = [(await invoker.invoke({"n": n})).request_id for n in range(30)]
+    await invoker.join()
+    ended = [r.request_id for r in ok.records + failed.records]
+    assert sorted(ended) == sorted(ids)
+    assert all(r.condition is Condition.RETRIES_EXHAUSTED for r in failed.records)
+    assert len(failed.records) == 10
