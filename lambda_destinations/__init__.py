@@ -16,6 +16,7 @@ from ._exceptions import (
     InvalidRequestContentError,
     InvokeError,
     InvokerClosedError,
+    JoinTimeoutError,
     LambdaDestinationsError,
     RequestEntityTooLargeError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "InvokeResponse",
     "InvokerClosedError",
     "InvokerDestination",
+    "JoinTimeoutError",
     "JsonLinesDestination",
     "LambdaContext",
     "LambdaDestinationsError",

@@ -6,12 +6,16 @@ code that handles them can be moved to boto3 unchanged in spirit.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 __all__ = [
     "ConfigurationError",
     "FunctionError",
     "InvalidRequestContentError",
     "InvokeError",
     "InvokerClosedError",
+    "JoinTimeoutError",
     "LambdaDestinationsError",
     "RequestEntityTooLargeError",
 ]
@@ -69,3 +73,23 @@ class FunctionError(LambdaDestinationsError):
         self.error_type = error_type
         self.error_message = error_message
         self.payload_json = payload_json
+
+    @classmethod
+    def from_error_object(cls, request_id: str, payload_json: str) -> FunctionError:
+        """Build from the runtime's error object; its stack trace is kept in the message."""
+        error = json.loads(payload_json)
+        trace = "".join(error.get("stackTrace") or ())
+        self = cls(
+            request_id, error.get("errorType", ""), error.get("errorMessage", ""), payload_json
+        )
+        if trace:
+            self.add_note("Handler traceback (most recent call last):\n" + trace.rstrip())
+        return self
+
+
+class JoinTimeoutError(LambdaDestinationsError, TimeoutError):
+    """``join(timeout=...)`` ran out of time; ``pending`` names the events still in flight."""
+
+    def __init__(self, message: str, pending: tuple[Any, ...]) -> None:
+        super().__init__(message)
+        self.pending = pending

@@ -35,7 +35,12 @@ from ._config import (
 )
 from ._context import LambdaContext
 from ._dead_letter import DeadLetterMessage
-from ._exceptions import ConfigurationError, FunctionError, InvokerClosedError
+from ._exceptions import (
+    ConfigurationError,
+    FunctionError,
+    InvokerClosedError,
+    JoinTimeoutError,
+)
 from ._metrics import Counters, MetricsSnapshot
 from ._payload import DEFAULT_PAYLOAD_LIMIT, NO_PAYLOAD, encode_payload
 from ._queue import QUEUED, RUNNING, WAITING, EventQueue, QueuedEvent
@@ -189,6 +194,9 @@ class AsyncInvoker:
         self._idle = 0
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
+        # The first function error not yet raised by join(raise_on_error=True).
+        self._first_error: tuple[str, str] | None = None
+        self._error_signal: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -337,11 +345,49 @@ class AsyncInvoker:
         )
         return loop
 
-    async def join(self) -> None:
-        """Wait until every accepted event has reached its end and its deliveries are done."""
+    async def join(self, *, timeout: Duration | None = None, raise_on_error: bool = False) -> None:
+        """Wait until every accepted event has reached its end and its deliveries are done.
+
+        *timeout* (on the invoker's clock) raises `JoinTimeoutError` naming the events still
+        pending. With *raise_on_error*, the first function error of any attempt since the last
+        such join is raised at once as `FunctionError`, instead of waiting out the retries.
+        """
+        limit = None if timeout is None else seconds("timeout", timeout)
+        timer = self._clock.timeout(limit)
+        try:
+            async with timer:
+                await self._join(raise_on_error)
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            pending = self.pending_events()
+            listed = "; ".join(
+                f"{ev.request_id} ({ev.state}, {ev.attempts} attempt(s), payload {ev.payload_json})"
+                for ev in pending
+            )
+            message = (
+                f"{len(pending)} event(s) of {self._function_arn} still pending after "
+                f"{limit:g} s: {listed or 'none (destination deliveries still running)'}"
+            )
+            raise JoinTimeoutError(message, pending) from None
+
+    async def _join(self, raise_on_error: bool) -> None:
         while True:
+            if raise_on_error and self._first_error is not None:
+                request_id, payload = self._first_error
+                self._first_error = None
+                raise FunctionError.from_error_object(request_id, payload)
             if self._inflight:
-                await self._all_done.wait()
+                if not raise_on_error:
+                    await self._all_done.wait()
+                    continue
+                signal = self._error_signal = asyncio.get_running_loop().create_future()
+                everything = asyncio.ensure_future(self._all_done.wait())
+                try:
+                    await asyncio.wait((signal, everything), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    everything.cancel()
+                    self._error_signal = None
             elif self._deliveries:
                 await asyncio.wait(tuple(self._deliveries))
             else:
@@ -501,6 +547,10 @@ class AsyncInvoker:
         counters.errors += 1
         ev.response = response
         ev.error_message = error
+        if self._first_error is None:
+            self._first_error = (ev.request_id, response)
+            if self._error_signal is not None and not self._error_signal.done():
+                self._error_signal.set_result(None)
         logger.debug("attempt %d of %s failed: %s", ev.attempts, ev.request_id, error)
         self._after_failure(ev)
 
@@ -527,10 +577,7 @@ class AsyncInvoker:
         state.attempt_number = ev.attempts
         outcome = tenacity.Future(ev.attempts)
         assert ev.response is not None
-        error = json.loads(ev.response)
-        outcome.set_exception(
-            FunctionError(ev.request_id, error.get("errorType", ""), ev.error_message, ev.response)
-        )
+        outcome.set_exception(FunctionError.from_error_object(ev.request_id, ev.response))
         state.outcome = outcome
         state.outcome_timestamp = now
         delay = float(wait(state))

@@ -7,10 +7,71 @@ six-hour maximum event age in milliseconds of wall time::
     async with AsyncInvoker(handler, clock=clock, on_failure=failed) as invoker:
         await invoker.invoke({"Success": False})
     assert clock.elapsed == 180
+
+``record_shape()`` and ``assert_record()`` compare records with AWS's shape while ignoring what
+changes from run to run (request ids, timestamps, and by default stack traces).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ._records import ExecutionRecord
 from ._virtual_clock import VirtualClock
 
-__all__ = ["VirtualClock"]
+__all__ = [
+    "REQUEST_ID",
+    "STACK_TRACE",
+    "TIMESTAMP",
+    "VirtualClock",
+    "assert_record",
+    "record_shape",
+]
+
+#: Placeholders `record_shape` puts where a record holds volatile values.
+REQUEST_ID: Final = "<request-id>"
+TIMESTAMP: Final = "<timestamp>"
+STACK_TRACE: Final = "<stack-trace>"
+
+
+def record_shape(record: ExecutionRecord | Mapping[str, Any], *, stack_trace: bool = False) -> Any:
+    """The record's AWS JSON value with request ids, the timestamp and stack traces replaced.
+
+    Every occurrence of the request id, also inside error messages such as
+    ``RequestId: ... Error: Task timed out``, becomes `REQUEST_ID`; the timestamp becomes
+    `TIMESTAMP`; ``stackTrace`` becomes `STACK_TRACE` unless *stack_trace* is true.
+    """
+    data = record.to_dict() if isinstance(record, ExecutionRecord) else dict(record)
+    request_id = data["requestContext"]["requestId"]
+    text = json.dumps(data).replace(json.dumps(request_id)[1:-1], REQUEST_ID)
+    shaped = json.loads(text)
+    shaped["timestamp"] = TIMESTAMP
+    payload = shaped.get("responsePayload")
+    if not stack_trace and isinstance(payload, dict) and "stackTrace" in payload:
+        payload["stackTrace"] = STACK_TRACE
+    return shaped
+
+
+def assert_record(
+    record: ExecutionRecord | Mapping[str, Any],
+    expected: Mapping[str, Any],
+    *,
+    stack_trace: bool = False,
+) -> None:
+    """Assert that *record* has exactly the AWS shape *expected*, volatile fields aside.
+
+    Write *expected* as AWS's JSON with `REQUEST_ID`, `TIMESTAMP` and `STACK_TRACE` in place
+    of the volatile values (``unittest.mock.ANY`` works anywhere too). Key order counts, as it
+    does in AWS's bytes. On a mismatch the error shows a line diff.
+    """
+    actual = record_shape(record, stack_trace=stack_trace)
+    if actual == expected and list(actual) == list(expected):
+        return
+    want = json.dumps(expected, indent=2, default=repr).splitlines()
+    got = json.dumps(actual, indent=2).splitlines()
+    diff = "\n".join(difflib.unified_diff(want, got, "expected", "actual", lineterm=""))
+    msg = f"record differs from the expected AWS shape:\n{diff}"
+    raise AssertionError(msg)

@@ -1,0 +1,141 @@
+"""The testing toolkit: join variants, record shapes and the pytest plugin's fixtures."""
+
+from __future__ import annotations
+
+from unittest.mock import ANY
+
+import pytest
+from lambda_destinations import FunctionError, JoinTimeoutError
+from lambda_destinations.testing import (
+    REQUEST_ID,
+    STACK_TRACE,
+    TIMESTAMP,
+    assert_record,
+    record_shape,
+)
+
+from . import handlers
+
+
+async def test_join_raise_on_error_raises_the_first_function_error_at_once(
+    invoker_factory, virtual_clock
+):
+    """join(raise_on_error=True) raises the first failed attempt without waiting for retries."""
+    invoker = invoker_factory(handlers.raise_value_error)
+    response = await invoker.invoke({})
+    with pytest.raises(FunctionError, match="ValueError: Failure from event") as info:
+        await invoker.join(raise_on_error=True)
+    assert info.value.request_id == response.request_id
+    assert virtual_clock.elapsed == 0
+    assert any("in raise_value_error" in note for note in info.value.__notes__)
+
+
+async def test_join_raise_on_error_returns_when_all_succeed(invoker_factory, in_memory_destination):
+    """Without errors, join(raise_on_error=True) returns like join()."""
+    invoker = invoker_factory(lambda e: e, on_success=in_memory_destination)
+    await invoker.invoke({})
+    await invoker.join(raise_on_error=True)
+    assert len(in_memory_destination.records) == 1
+
+
+async def test_join_timeout_names_the_pending_events(invoker_factory):
+    """join(timeout=...) raises JoinTimeoutError naming each pending event and its state."""
+    invoker = invoker_factory(handlers.raise_value_error)
+    response = await invoker.invoke({"order": 7})
+    with pytest.raises(JoinTimeoutError, match="still pending after 30 s") as info:
+        await invoker.join(timeout=30)
+    assert response.request_id in str(info.value)
+    assert 'waiting to retry, 1 attempt(s), payload {"order": 7}' in str(info.value)
+    assert [p.request_id for p in info.value.pending] == [response.request_id]
+
+
+async def test_assert_record_ignores_volatile_fields(invoker_factory, in_memory_destination):
+    """assert_record compares AWS's shape with ids, timestamps and stack traces left out."""
+    invoker = invoker_factory(
+        handlers.raise_value_error,
+        function_name="orders",
+        maximum_retry_attempts=0,
+        on_failure=in_memory_destination,
+    )
+    await invoker.invoke({"Success": False})
+    await invoker.join()
+    assert_record(
+        in_memory_destination.records[0],
+        {
+            "version": "1.0",
+            "timestamp": TIMESTAMP,
+            "requestContext": {
+                "requestId": REQUEST_ID,
+                "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 1,
+            },
+            "requestPayload": {"Success": False},
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {
+                "errorMessage": "Failure from event, Success = false, I am failing!",
+                "errorType": "ValueError",
+                "requestId": REQUEST_ID,
+                "stackTrace": STACK_TRACE,
+            },
+        },
+    )
+
+
+async def test_assert_record_shows_a_diff_on_mismatch(invoker_factory, in_memory_destination):
+    """A mismatch raises AssertionError with a line diff naming the differing value."""
+    invoker = invoker_factory(lambda e: "ok", on_success=in_memory_destination)
+    await invoker.invoke({})
+    await invoker.join()
+    expected = record_shape(in_memory_destination.records[0]) | {"responsePayload": "not ok"}
+    with pytest.raises(
+        AssertionError, match=r'(?s)-  "responsePayload": "not ok".*\+  "responsePayload": "ok"'
+    ):
+        assert_record(in_memory_destination.records[0], expected)
+
+
+async def test_record_shape_masks_the_request_id_inside_messages(
+    invoker_factory, in_memory_destination
+):
+    """The request id inside a timeout message is masked too; mock.ANY works in expectations."""
+    import asyncio
+
+    async def slow(event):
+        await asyncio.sleep(10)
+
+    invoker = invoker_factory(
+        slow, timeout=1, maximum_retry_attempts=0, on_failure=in_memory_destination
+    )
+    await invoker.invoke({})
+    await invoker.join()
+    shape = record_shape(in_memory_destination.records[0])
+    assert shape["responsePayload"] == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {REQUEST_ID} Error: Task timed out after 1.00 seconds",
+    }
+    assert shape == {**shape, "timestamp": ANY}
+
+
+async def test_invoker_factory_binds_the_virtual_clock(invoker_factory, virtual_clock):
+    """Invokers from invoker_factory use the test's virtual clock."""
+    invoker = invoker_factory(lambda e: e)
+    assert invoker.clock is virtual_clock
+
+
+def test_plugin_runs_async_tests_without_other_plugins(pytester):
+    """Installing the package is enough for `async def` tests and the fixtures to work."""
+    pytester.makepyfile(
+        """
+        async def test_it(invoker_factory, in_memory_destination):
+            invoker = invoker_factory(lambda e: 1, on_success=in_memory_destination)
+            await invoker.invoke({})
+            await invoker.join()
+            assert len(in_memory_destination.records) == 1
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
