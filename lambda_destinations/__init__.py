@@ -21,7 +21,7 @@ from ._exceptions import (
     RequestEntityTooLargeError,
 )
 from ._invoker import AsyncInvoker, InvokeResponse, UnfinishedEvent
-from ._metrics import MetricsSnapshot
+from ._metrics import Metric, MetricsHook, MetricsSnapshot, Statistics
 from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
 from .destinations import (
     DeadLetterQueue,
@@ -56,10 +56,13 @@ __all__ = [
     "JsonLinesDestination",
     "LambdaContext",
     "LambdaDestinationsError",
+    "Metric",
+    "MetricsHook",
     "MetricsSnapshot",
     "RequestContext",
     "RequestEntityTooLargeError",
     "ResponseContext",
+    "Statistics",
     "SystemClock",
     "UnfinishedEvent",
     "async_invoke",

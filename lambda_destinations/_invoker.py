@@ -8,17 +8,19 @@ workers, is retried on function errors on the retry schedule, and ends in exactl
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import json
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Self
 
 import tenacity
 from attrs import evolve, frozen
 
+from ._background import background_loop, is_background, register
 from ._clock import Clock, SystemClock
 from ._config import (
     AWS_RETRY_WAIT,
@@ -41,7 +43,7 @@ from ._exceptions import (
     InvokerClosedError,
     JoinTimeoutError,
 )
-from ._metrics import Counters, MetricsSnapshot
+from ._metrics import Counters, Metric, MetricsHook, MetricsSnapshot
 from ._payload import DEFAULT_PAYLOAD_LIMIT, NO_PAYLOAD, encode_payload
 from ._queue import QUEUED, RUNNING, WAITING, EventQueue, QueuedEvent
 from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
@@ -51,6 +53,8 @@ from .destinations import DeadLetterQueueLike, DestinationLike, InvokerDestinati
 __all__ = ["AsyncInvoker", "InvokeResponse", "UnfinishedEvent"]
 
 logger = logging.getLogger("lambda_destinations")
+#: Lambda's own START / END / REPORT lines, when ``lambda_logs=True``.
+runtime_logger = logging.getLogger("lambda_destinations.runtime")
 
 _OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
 _UNSET: Final[Any] = object()
@@ -113,6 +117,8 @@ class AsyncInvoker:
         drain_timeout: Duration | None = None,
         clock: Clock | None = None,
         aws_limits: bool = True,
+        metrics_hooks: Sequence[MetricsHook] = (),
+        lambda_logs: bool = False,
     ) -> None:
         self._aws_limits = aws_limits
         if function_name is None:
@@ -146,6 +152,12 @@ class AsyncInvoker:
             None if drain_timeout is None else seconds("drain_timeout", drain_timeout)
         )
         self._clock: Clock = SystemClock() if clock is None else clock
+        self._hooks = tuple(metrics_hooks)
+        for hook in self._hooks:
+            if not callable(hook):
+                msg = f"metrics_hooks holds {hook!r}, which is not callable: pass functions"
+                raise ConfigurationError(msg)
+        self._lambda_logs = lambda_logs
         self._runtime = Runtime(
             handler,
             timeout=self._timeout,
@@ -338,6 +350,8 @@ class AsyncInvoker:
             logger.warning("event loop of %s closed with events in flight: %s", self, lost)
         self._loop = loop
         self._reset_loop_state()
+        if is_background(loop):
+            register(self)
         self._clock.monotonic()  # lets a virtual clock attach to this loop
         ident = self._identity
         self._log_stream = (
@@ -445,25 +459,80 @@ class AsyncInvoker:
         return self.invoke_nowait(payload)
 
     def invoke_nowait(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
-        """Like `invoke`, for code that cannot await; call it from the event loop's thread."""
+        """Like `invoke`, for code that cannot await. Thread-safe: call it from anywhere.
+
+        On the invoker's own event loop it queues at once. From another thread (a sync web
+        framework) it hands the event to the invoker's loop and returns once it is accepted.
+        With no event loop anywhere (a script), the invoker runs on a background loop that
+        starts on first use and is drained when the interpreter exits.
+        """
         if self._state != _OPEN:
-            msg = f"{self!r} is {self._state} and accepts no more events: create a new invoker"
-            raise InvokerClosedError(msg)
-        if self._loop is not asyncio.get_running_loop():
+            raise self._closed_error()
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        own = self._loop
+        if loop is None or (own is not loop and own is not None and own.is_running()):
+            return self._invoke_from_thread(payload, loop)
+        if own is not loop:
             self._bind()
         body = encode_payload(payload, self._payload_limit)
         request_id = str(uuid.uuid4())
+        self._accept(body, request_id)
+        return InvokeResponse(request_id)
+
+    def _invoke_from_thread(
+        self, payload: object, caller_loop: asyncio.AbstractEventLoop | None
+    ) -> InvokeResponse:
+        body = encode_payload(payload, self._payload_limit)
+        target = self._loop
+        if target is None or not target.is_running():
+            target = background_loop()
+        if target is caller_loop:
+            msg = "internal error: cross-thread invoke targeted the caller's own loop"
+            raise RuntimeError(msg)
+        request_id = str(uuid.uuid4())
+        accepted: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def accept() -> None:
+            try:
+                if self._loop is not target:
+                    self._bind()
+                self._accept(body, request_id)
+            except BaseException as e:  # noqa: BLE001 - handed back to the calling thread
+                accepted.set_exception(e)
+            else:
+                accepted.set_result(None)
+
+        target.call_soon_threadsafe(accept)
+        accepted.result()
+        return InvokeResponse(request_id)
+
+    def _closed_error(self) -> InvokerClosedError:
+        msg = f"{self!r} is {self._state} and accepts no more events: create a new invoker"
+        return InvokerClosedError(msg)
+
+    def _accept(self, body: str, request_id: str) -> None:
+        if self._state != _OPEN:
+            raise self._closed_error()
         ev = QueuedEvent(request_id, body, self._clock.monotonic())
         if not self._inflight:
             self._all_done.clear()
         self._inflight[request_id] = ev
         self._counters.async_events_received += 1
+        if self._hooks:
+            self._emit("AsyncEventsReceived", 1, "Count", request_id)
         if self._concurrency == 0:
-            self._counters.throttles += 1
+            self._throttled(ev)
             self._give_up(ev, Condition.ZERO_RESERVED_CONCURRENCY)
         else:
             self._enqueue(ev)
-        return InvokeResponse(request_id)
+
+    def _throttled(self, ev: QueuedEvent) -> None:
+        self._counters.throttles += 1
+        if self._hooks:
+            self._emit("Throttles", 1, "Count", ev.request_id)
 
     def _enqueue(self, ev: QueuedEvent) -> None:
         ev.state = QUEUED
@@ -474,7 +543,7 @@ class AsyncInvoker:
                 task = asyncio.get_running_loop().create_task(self._work())
                 self._workers.add(task)
             else:
-                self._counters.throttles += 1
+                self._throttled(ev)
 
     # -- running events -------------------------------------------------------------------
 
@@ -504,14 +573,26 @@ class AsyncInvoker:
     async def _attempt(self, ev: QueuedEvent) -> None:
         clock = self._clock
         started = clock.monotonic()
-        if started - ev.accepted_at >= self._config.maximum_event_age_in_seconds:
+        age = started - ev.accepted_at
+        if age >= self._config.maximum_event_age_in_seconds:
             self._give_up(ev, Condition.EVENT_AGE_EXCEEDED)
             return
         ev.attempts += 1
         ev.state = RUNNING
+        request_id = ev.request_id
         counters = self._counters
         counters.invocations += 1
         counters.concurrent_executions += 1
+        counters.observe_age(age)
+        hooks = self._hooks
+        if hooks:
+            self._emit("AsyncEventAge", age * 1000, "Milliseconds", request_id)
+            self._emit("Invocations", 1, "Count", request_id)
+            self._emit("ConcurrentExecutions", counters.concurrent_executions, "Count", None)
+        if self._lambda_logs:
+            runtime_logger.info(
+                "START RequestId: %s Version: %s", request_id, self._identity.executed_version
+            )
         runtime = self._runtime
         try:
             context = (
@@ -520,7 +601,7 @@ class AsyncInvoker:
                     function_version=self._identity.executed_version,
                     invoked_function_arn=self._identity.invoked_function_arn,
                     memory_limit_in_mb=self._memory,
-                    aws_request_id=ev.request_id,
+                    aws_request_id=request_id,
                     log_group_name=self._log_group,
                     log_stream_name=self._log_stream,
                     deadline=started + self._timeout,
@@ -529,30 +610,57 @@ class AsyncInvoker:
                 if runtime.wants_context
                 else None
             )
-            response, error = await runtime.run(ev.body, ev.request_id, context)
+            response, error = await runtime.run(ev.body, request_id, context)
         finally:
             counters.concurrent_executions -= 1
+        if hooks or self._lambda_logs:
+            self._report(request_id, (clock.monotonic() - started) * 1000)
         if error is None:
+            logger.debug("attempt %d of %s succeeded", ev.attempts, request_id)
             record = ExecutionRecord(
                 clock.now(),
-                RequestContext(ev.request_id, self._function_arn, Condition.SUCCESS, ev.attempts),
+                RequestContext(request_id, self._function_arn, Condition.SUCCESS, ev.attempts),
                 ev.body,
                 self._ok_response,
                 response,
             )
             if self._send_success is not None:
-                self._deliver(self._send_success, record, "on_success", ev.request_id)
+                self._deliver(self._send_success, record, "on_success", request_id)
             self._settle(ev)
             return
         counters.errors += 1
+        if hooks:
+            self._emit("Errors", 1, "Count", request_id)
         ev.response = response
         ev.error_message = error
         if self._first_error is None:
-            self._first_error = (ev.request_id, response)
+            self._first_error = (request_id, response)
             if self._error_signal is not None and not self._error_signal.done():
                 self._error_signal.set_result(None)
-        logger.debug("attempt %d of %s failed: %s", ev.attempts, ev.request_id, error)
+        logger.debug("attempt %d of %s failed: %s", ev.attempts, request_id, error)
         self._after_failure(ev)
+
+    def _report(self, request_id: str, duration_ms: float) -> None:
+        if self._hooks:
+            self._emit("Duration", duration_ms, "Milliseconds", request_id)
+        if self._lambda_logs:
+            runtime_logger.info("END RequestId: %s", request_id)
+            runtime_logger.info(
+                "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\t"
+                "Memory Size: %s MB",
+                request_id,
+                duration_ms,
+                math.ceil(duration_ms),
+                self._memory,
+            )
+
+    def _emit(self, name: str, value: float, unit: str, request_id: str | None) -> None:
+        metric = Metric(name, value, unit, self._identity.function_name, request_id)
+        for hook in self._hooks:
+            try:
+                hook(metric)
+            except Exception:
+                logger.exception("metrics hook %r failed on %s", hook, name)
 
     def _after_failure(self, ev: QueuedEvent) -> None:
         config = self._config
@@ -622,6 +730,8 @@ class AsyncInvoker:
             letter = DeadLetterMessage.build(ev.body, ev.request_id, code, message)
             self._deliver(self._send_dead_letter, letter, "dead_letter_queue", ev.request_id)
         self._counters.async_events_dropped += 1
+        if self._hooks:
+            self._emit("AsyncEventsDropped", 1, "Count", ev.request_id)
         self._settle(ev)
 
     def _settle(self, ev: QueuedEvent) -> None:
@@ -661,8 +771,12 @@ class AsyncInvoker:
     ) -> None:
         if role == "dead_letter_queue":
             self._counters.dead_letter_errors += 1
+            name = "DeadLetterErrors"
         else:
             self._counters.destination_delivery_failures += 1
+            name = "DestinationDeliveryFailures"
+        if self._hooks:
+            self._emit(name, 1, "Count", request_id)
         logger.error(
             "%s delivery of event %s failed: %r",
             role,

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from lambda_destinations import (
-    AsyncInvoker,
     InMemoryDestination,
     InvalidRequestContentError,
     InvokerClosedError,
@@ -153,10 +152,3 @@ async def test_invoke_nowait_from_sync_code_on_the_loop(invoker_factory, in_memo
     response = sync_caller()
     await invoker.join()
     assert in_memory_destination.records[0].request_id == response.request_id
-
-
-def test_invoke_nowait_without_a_running_loop_says_so():
-    """Outside an event loop, invoke_nowait() raises a clear RuntimeError."""
-    invoker = AsyncInvoker(echo)
-    with pytest.raises(RuntimeError, match="no running event loop"):
-        invoker.invoke_nowait({})

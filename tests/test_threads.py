@@ -1,0 +1,123 @@
+"""Thread-safe invoking, and code with no event loop at all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+from lambda_destinations import (
+    AsyncInvoker,
+    InMemoryDestination,
+    InvalidRequestContentError,
+    InvokerClosedError,
+)
+
+
+async def test_many_threads_invoke_one_invoker_at_once():
+    """invoke_nowait() from 16 threads at once: every event accepted once and delivered."""
+    ok = InMemoryDestination()
+
+    async def handler(event):
+        return event["n"]
+
+    async with AsyncInvoker(handler, on_success=ok) as invoker:
+        await invoker.start()
+        ids: list[str] = []
+        lock = threading.Lock()
+
+        def caller(start: int) -> None:
+            for n in range(start, start + 50):
+                request_id = invoker.invoke_nowait({"n": n}).request_id
+                with lock:
+                    ids.append(request_id)
+
+        threads = [threading.Thread(target=caller, args=(i * 50,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            await asyncio.to_thread(t.join)
+        await invoker.join()
+    assert len(set(ids)) == 800
+    assert sorted(r.response_payload for r in ok.records) == list(range(800))
+    assert {r.request_id for r in ok.records} == set(ids)
+
+
+async def test_errors_reach_the_calling_thread():
+    """A bad payload or a closed invoker raises in the thread that invoked."""
+    invoker = await AsyncInvoker(lambda e: e).start()
+    with pytest.raises(InvalidRequestContentError):
+        await asyncio.to_thread(invoker.invoke_nowait, {1, 2})
+    await invoker.aclose()
+    with pytest.raises(InvokerClosedError):
+        await asyncio.to_thread(invoker.invoke_nowait, {})
+
+
+def run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(body))
+    return subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+
+
+def test_script_without_event_loop_uses_background_loop_drained_at_exit(tmp_path):
+    """A script with no event loop runs a decorated function's events on a background loop.
+
+    Every accepted event ends before the interpreter exits.
+    """
+    result = run_script(
+        tmp_path,
+        """
+        import time
+        from lambda_destinations import JsonLinesDestination, async_invoke
+
+        out = JsonLinesDestination("records.jsonl")
+
+        @async_invoke(on_success=out, on_failure=out, maximum_retry_attempts=0)
+        def work(event, context):
+            time.sleep(0.05)
+            if event["n"] == 2:
+                raise ValueError("two")
+            return event["n"]
+
+        for n in range(5):
+            work.invoke_nowait({"n": n})
+        print("invoked")
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "invoked"
+    lines = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert sorted(r["requestPayload"]["n"] for r in lines) == [0, 1, 2, 3, 4]
+    assert [r["requestContext"]["condition"] for r in lines].count("RetriesExhausted") == 1
+
+
+def test_plain_invoker_in_sync_code(tmp_path):
+    """An AsyncInvoker used from sync code only (like a Flask view) works the same way."""
+    result = run_script(
+        tmp_path,
+        """
+        from lambda_destinations import AsyncInvoker, JsonLinesDestination
+
+        invoker = AsyncInvoker(lambda event: event, on_success=JsonLinesDestination("out.jsonl"))
+
+        def view(n):
+            return invoker.invoke_nowait({"n": n}).status_code
+
+        print(sum(view(n) for n in range(10)))
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2020"
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 10
