@@ -169,6 +169,7 @@ async def test_metrics_count_like_cloudwatch(invoker_factory):
         "DestinationDeliveryFailures": 0,
         "DeadLetterErrors": 0,
         "ConcurrentExecutions": 0,
+        "AsyncEventAge": 60_000,
     }
     invoker.reset_metrics()
     assert invoker.metrics().invocations == 0
