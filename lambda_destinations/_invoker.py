@@ -206,6 +206,7 @@ class AsyncInvoker:
         self._idle = 0
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._runtime.watchdog.stop()
         # The first function error not yet raised by join(raise_on_error=True).
         self._first_error: tuple[str, str] | None = None
         self._error_signal: asyncio.Future[None] | None = None

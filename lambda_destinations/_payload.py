@@ -35,6 +35,11 @@ def _too_large(size: int, limit: int) -> RequestEntityTooLargeError:
     )
 
 
+# One encoder for every payload: json.dumps would build a new one per call for allow_nan=False.
+_encode = json.JSONEncoder(allow_nan=False).encode
+_BINARY = (bytes, bytearray, memoryview)
+
+
 def encode_payload(payload: object, limit: int) -> str:
     """Return the JSON text to queue, or raise an `InvokeError` naming the problem.
 
@@ -43,7 +48,7 @@ def encode_payload(payload: object, limit: int) -> str:
     """
     if payload is NO_PAYLOAD:
         return "{}"
-    if isinstance(payload, bytes | bytearray | memoryview):
+    if isinstance(payload, _BINARY):
         raw = bytes(payload)
         if not raw:
             return "{}"
@@ -61,7 +66,7 @@ def encode_payload(payload: object, limit: int) -> str:
         return text
     try:
         # ensure_ascii keeps the text ASCII, so its length is its size in bytes.
-        text = json.dumps(payload, allow_nan=False)
+        text = _encode(payload)
     except (TypeError, ValueError, RecursionError) as e:
         msg = (
             f"payload is not JSON-serialisable ({e}); pass dicts, lists, str, int, float, bool "

@@ -14,8 +14,11 @@ import functools
 import inspect
 import json
 import os
+import re
 import traceback
+from collections import deque
 from collections.abc import Callable
+from types import CodeType, TracebackType
 from typing import Any, Final
 
 from ._clock import Clock
@@ -63,26 +66,77 @@ def call_style(handler: object) -> tuple[bool, bool]:
     return is_async, positional >= 2
 
 
-def _decimal_default(o: object) -> object:
-    # The runtime's own encoder: Decimals (e.g. from DynamoDB) become floats.
+def _not_serializable(o: object) -> TypeError:
+    return TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+class _HasDecimal(Exception):
+    pass
+
+
+def _plain_default(o: object) -> object:
     if isinstance(o, decimal.Decimal):
-        return float(o)
-    msg = f"{o!r} is not JSON serializable"
-    raise TypeError(msg)
+        raise _HasDecimal
+    raise _not_serializable(o)
+
+
+# One encoder for every result: json.dumps would build a new one per call for these options.
+_encode_result = json.JSONEncoder(default=_plain_default, allow_nan=False).encode
+_DECIMAL_MARK: Final = "\x00lambda_destinations.decimal:"
+_placeholder = re.compile(r'"\\u0000lambda_destinations\.decimal:(\d+)\\u0000"')
+
+
+def _marshal_with_decimals(result: object) -> str:
+    # The runtime writes a Decimal (DynamoDB's numbers) as its exact text. The standard
+    # encoder cannot emit raw text, so each Decimal becomes a placeholder string, swapped after.
+    decimals: list[str] = []
+
+    def default(o: object) -> object:
+        if isinstance(o, decimal.Decimal):
+            if not o.is_finite():
+                return float(o)  # NaN or Infinity: refused, as no JSON can hold them
+            decimals.append(str(o))
+            return f"{_DECIMAL_MARK}{len(decimals) - 1}\x00"
+        raise _not_serializable(o)
+
+    text = json.JSONEncoder(default=default, allow_nan=False).encode(result)
+    return _placeholder.sub(lambda m: decimals[int(m[1])], text)
 
 
 def _marshal(result: object) -> str:
     if result is None:
         return "null"
-    return json.dumps(result, default=_decimal_default, allow_nan=False)
+    try:
+        return _encode_result(result)
+    except _HasDecimal:
+        return _marshal_with_decimals(result)
+
+
+# Formatting a frame reads and parses its source line; the same failing line formats the same.
+_FRAME_CACHE_SIZE: Final = 4096
+_frame_cache: dict[tuple[CodeType, int], str] = {}
+
+
+def _format_frame(tb: TracebackType) -> str:
+    key = (tb.tb_frame.f_code, tb.tb_lasti)
+    text = _frame_cache.get(key)
+    if text is None:
+        text = traceback.format_list(traceback.extract_tb(tb, limit=1))[0]
+        if len(_frame_cache) >= _FRAME_CACHE_SIZE:
+            _frame_cache.clear()
+        _frame_cache[key] = text
+    return text
 
 
 def _handler_frames(exc: BaseException) -> list[str]:
-    frames = traceback.extract_tb(exc.__traceback__)
-    for i, frame in enumerate(frames):
-        if not frame.filename.startswith(_HIDDEN_FRAME_DIRS):
-            return traceback.format_list(frames[i:])
-    return []
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_HIDDEN_FRAME_DIRS):
+        tb = tb.tb_next
+    frames = []
+    while tb is not None:
+        frames.append(_format_frame(tb))
+        tb = tb.tb_next
+    return frames
 
 
 def error_object(exc: BaseException, request_id: str) -> Attempt:
@@ -121,10 +175,85 @@ def _marshal_error(detail: str, request_id: str) -> Attempt:
     return json.dumps(payload), message
 
 
+class _Ticket:
+    """One running attempt's deadline, watched by the `Watchdog`."""
+
+    __slots__ = ("deadline", "done", "expired", "task")
+
+    def __init__(self, deadline: float, task: asyncio.Task[Any]) -> None:
+        self.deadline = deadline
+        self.task = task
+        self.done = False
+        self.expired = False
+
+
+class Watchdog:
+    """Cancels attempts that outlive the timeout, with one task instead of a timer per attempt.
+
+    Every attempt of a function shares one timeout, so deadlines fall in the order attempts
+    start: a FIFO of tickets is enough, and starting an attempt never re-arms anything.
+    """
+
+    __slots__ = ("_clock", "_task", "_tickets", "_timeout", "_wake")
+
+    def __init__(self, clock: Clock, timeout: float) -> None:
+        self._clock = clock
+        self._timeout = timeout
+        self._tickets: deque[_Ticket] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] | None = None
+
+    def watch(self, task: asyncio.Task[Any]) -> _Ticket:
+        ticket = _Ticket(self._clock.monotonic() + self._timeout, task)
+        tickets = self._tickets
+        while tickets and tickets[0].done:
+            tickets.popleft()
+        tickets.append(ticket)
+        if self._task is None:
+            self._task = task.get_loop().create_task(self._run())
+        elif self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+        return ticket
+
+    def stop(self) -> None:
+        """Forget every ticket and stop watching (the invoker closed or changed loops)."""
+        if self._task is not None:
+            self._task.cancel()
+        self._task = None
+        self._wake = None
+        self._tickets.clear()
+
+    async def _run(self) -> None:
+        tickets, clock = self._tickets, self._clock
+        while True:
+            while tickets and tickets[0].done:
+                tickets.popleft()
+            if not tickets:
+                self._wake = asyncio.get_running_loop().create_future()
+                await self._wake
+                continue
+            ticket = tickets[0]
+            delay = ticket.deadline - clock.monotonic()
+            if delay > 0:
+                await clock.sleep(delay)
+                continue
+            tickets.popleft()
+            ticket.expired = True
+            ticket.task.cancel()
+
+
 class Runtime:
     """Calls one handler, sync or async, with or without context, under a timeout."""
 
-    __slots__ = ("_executor", "clock", "handler", "is_async", "timeout", "wants_context")
+    __slots__ = (
+        "_executor",
+        "clock",
+        "handler",
+        "is_async",
+        "timeout",
+        "wants_context",
+        "watchdog",
+    )
 
     def __init__(
         self,
@@ -138,6 +267,7 @@ class Runtime:
         self.handler = handler
         self.timeout = timeout
         self.clock = clock
+        self.watchdog = Watchdog(clock, timeout)
         # Our own pool, sized to the concurrency limit: a handler never waits for a thread
         # while its timeout runs, as it would in a shared default executor.
         self._executor: concurrent.futures.ThreadPoolExecutor | None = (
@@ -150,6 +280,7 @@ class Runtime:
 
     def shutdown(self) -> None:
         """Release the handler threads; a thread still running a timed-out handler finishes."""
+        self.watchdog.stop()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -157,30 +288,33 @@ class Runtime:
         """Run one attempt on a fresh copy of the event; return the response or error JSON."""
         event = json.loads(event_json)
         args = (event, context) if self.wants_context else (event,)
-        timer = self.clock.timeout(self.timeout)
+        task = asyncio.current_task()
+        assert task is not None
+        ticket = self.watchdog.watch(task)
         try:
-            async with timer:
-                if self.is_async:
-                    result = await self.handler(*args)
-                else:
-                    loop = asyncio.get_running_loop()
-                    call = functools.partial(contextvars.copy_context().run, self.handler, *args)
-                    result = await loop.run_in_executor(self._executor, call)
-        except TimeoutError as e:
-            if timer.expired():
-                message = f"Task timed out after {self.timeout:.2f} seconds"
-                return _fault("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
-            return error_object(e, request_id)
+            if self.is_async:
+                result = await self.handler(*args)
+            else:
+                call = functools.partial(contextvars.copy_context().run, self.handler, *args)
+                result = await task.get_loop().run_in_executor(self._executor, call)
         except SystemExit as e:
             return _fault("Runtime.ExitError", f"RequestId: {request_id} Error: {_exit_reason(e)}")
         except asyncio.CancelledError as e:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            if ticket.expired:
+                task.uncancel()
+                return self._timed_out(request_id)
+            if task.cancelling():
                 raise  # the invoker itself is being cancelled, not the handler's doing
             return error_object(e, request_id)
         except BaseException as e:  # noqa: BLE001 - a handler fault must never kill a worker
             return error_object(e, request_id)
-        if inspect.isawaitable(result):
+        finally:
+            ticket.done = True
+        if ticket.expired:
+            # The handler swallowed the cancellation and returned late: still a timeout.
+            task.uncancel()
+            return self._timed_out(request_id)
+        if result is not None and inspect.isawaitable(result):
             # A sync function returned a coroutine it never awaited; Lambda can't marshal it.
             close = getattr(result, "close", None)
             if close is not None:
@@ -189,3 +323,7 @@ class Runtime:
             return _marshal(result), None
         except (TypeError, ValueError, RecursionError) as e:
             return _marshal_error(str(e), request_id)
+
+    def _timed_out(self, request_id: str) -> Attempt:
+        message = f"Task timed out after {self.timeout:.2f} seconds"
+        return _fault("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")

@@ -55,6 +55,17 @@ def record_shape(record: ExecutionRecord | Mapping[str, Any], *, stack_trace: bo
     return shaped
 
 
+def _same_in_order(actual: Any, expected: Any) -> bool:
+    # Equal values with keys in the same order at every depth, as AWS's bytes would be.
+    if isinstance(actual, dict) and isinstance(expected, Mapping):
+        return list(actual) == list(expected) and all(
+            _same_in_order(actual[k], expected[k]) for k in actual
+        )
+    if isinstance(actual, list) and isinstance(expected, list):
+        return len(actual) == len(expected) and all(map(_same_in_order, actual, expected))
+    return bool(expected == actual)
+
+
 def assert_record(
     record: ExecutionRecord | Mapping[str, Any],
     expected: Mapping[str, Any],
@@ -68,7 +79,7 @@ def assert_record(
     does in AWS's bytes. On a mismatch the error shows a line diff.
     """
     actual = record_shape(record, stack_trace=stack_trace)
-    if actual == expected and list(actual) == list(expected):
+    if _same_in_order(actual, expected):
         return
     want = json.dumps(expected, indent=2, default=repr).splitlines()
     got = json.dumps(actual, indent=2).splitlines()

@@ -131,7 +131,10 @@ async def test_unserialisable_result_is_a_marshal_error(invoker_factory):
     assert record.condition is Condition.RETRIES_EXHAUSTED
     payload = record.response_payload
     assert payload["errorType"] == "Runtime.MarshalError"
-    assert payload["errorMessage"] == "Unable to marshal response: {1, 2} is not JSON serializable"
+    assert (
+        payload["errorMessage"]
+        == "Unable to marshal response: Object of type set is not JSON serializable"
+    )
     assert payload["stackTrace"] == []
 
 
@@ -141,10 +144,20 @@ async def test_non_finite_float_result_is_a_marshal_error(invoker_factory):
     assert record.response_payload["errorType"] == "Runtime.MarshalError"
 
 
-async def test_decimal_results_are_marshalled_as_numbers(invoker_factory):
-    """Decimals (DynamoDB's numbers) marshal as JSON numbers, as in the runtime."""
-    record = await run_once(invoker_factory, lambda event: {"price": decimal.Decimal("1.5")})
-    assert record.response_payload == {"price": 1.5}
+async def test_decimal_results_are_marshalled_as_their_exact_text(invoker_factory):
+    """Decimals (DynamoDB's numbers) marshal as JSON numbers written exactly, as in the runtime."""
+    record = await run_once(
+        invoker_factory,
+        lambda event: {"price": decimal.Decimal("1.50"), "n": [decimal.Decimal("7")]},
+    )
+    assert record.response_payload_json == '{"price": 1.50, "n": [7]}'
+    assert record.response_payload == {"price": 1.5, "n": [7]}
+
+
+async def test_decimal_nan_is_a_marshal_error(invoker_factory):
+    """A NaN Decimal cannot be sent as JSON: Runtime.MarshalError."""
+    record = await run_once(invoker_factory, lambda event: [decimal.Decimal("NaN")])
+    assert record.response_payload["errorType"] == "Runtime.MarshalError"
 
 
 async def test_unawaited_coroutine_result_is_a_marshal_error(invoker_factory):
