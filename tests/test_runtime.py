@@ -298,3 +298,44 @@ async def test_handler_cancelling_itself_is_a_function_error(invoker_factory):
 
     record = await run_once(invoker_factory, cancel)
     assert record.response_payload["errorType"] == "CancelledError"
+
+
+async def test_handler_swallowing_the_timeout_is_still_timed_out(invoker_factory, virtual_clock):
+    """A handler that catches the cancellation and returns late still ends as Sandbox.Timedout."""
+
+    async def stubborn(event):
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(1)
+        return "late"
+
+    record = await run_once(invoker_factory, stubborn, timeout=2)
+    assert record.response_payload["errorType"] == "Sandbox.Timedout"
+    assert virtual_clock.elapsed == 3
+
+
+async def test_many_timeouts_and_successes_interleave_on_shared_workers(invoker_factory):
+    """Timed-out attempts never disturb later attempts on the same worker."""
+    from lambda_destinations import InMemoryDestination
+
+    ok, failed = InMemoryDestination(), InMemoryDestination()
+
+    async def handler(event):
+        await asyncio.sleep(event["sleep"])
+        return event["sleep"]
+
+    invoker = invoker_factory(
+        handler,
+        timeout=2,
+        maximum_retry_attempts=0,
+        reserved_concurrency=2,
+        on_success=ok,
+        on_failure=failed,
+    )
+    for i in range(20):
+        await invoker.invoke({"sleep": 3 if i % 3 == 0 else 1})
+    await invoker.join()
+    assert len(ok.records) == 13
+    assert len(failed.records) == 7
+    assert all(r.response_payload["errorType"] == "Sandbox.Timedout" for r in failed.records)
