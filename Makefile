@@ -31,3 +31,14 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+
+# The peers (Dramatiq, Celery) are a bench-only extra, installed under a stamp of their own.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[tests,bench]'
+	touch $(BENCH_STAMP)
+
+# Pass flags through BENCH_FLAGS, e.g. make bench BENCH_FLAGS="--n 20000 --no-peers".
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_FLAGS)

@@ -1,0 +1,89 @@
+"""The human-readable side of the results: one Markdown table, pasted as is into the docs.
+
+Plain ASCII throughout, so the table prints on any terminal and diffs cleanly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["render"]
+
+_HEADER = (
+    "| Benchmark | lambda_destinations | Reference | Ratio | Target | Met |",
+    "|---|---:|---:|---:|---|---|",
+)
+
+
+def _rate(value: float, unit: str = "ev/s") -> str:
+    return f"{value:,.0f} {unit}"
+
+
+def _met(met: bool | None) -> str:
+    return "-" if met is None else ("yes" if met else "**no**")
+
+
+def _peer_row(name: str, peer: dict[str, Any], section: dict[str, Any]) -> str:
+    target = f">= {section['target_speedup']:g}x faster"
+    events = f"N={section['events']:,}"
+    if not peer["available"]:
+        reason = " ".join(str(peer["reason"]).replace("|", "/").split())
+        return f"| Same work vs {name}, {events} | | unavailable: {reason} | | {target} | - |"
+    mode = " (eager)" if name == "Celery" else ""
+    return (
+        f"| Same work vs {name} {peer['version']}{mode}, {events} "
+        f"| {_rate(section['library']['events_per_second'])} "
+        f"| {_rate(peer['events_per_second'])} "
+        f"| {peer['library_speedup']:.3g}x faster | {target} | {_met(peer['met'])} |"
+    )
+
+
+def render(results: dict[str, Any]) -> str:
+    """The results as a Markdown section: a context line, the table, and how to read it."""
+    meta = results["meta"]
+    tp = results["throughput"]
+    peers = results["peers"]
+    sync = results["sync_handler"]
+    mix = results["failure_mix"]
+    mem = results["memory"]
+    lat = results["latency"]
+    n = tp["events"]
+    rows = [
+        f"| Async no-op handler, N={n:,} | {_rate(tp['library']['events_per_second'])} "
+        f"| floor: {_rate(tp['floor']['events_per_second'])} "
+        f"| {tp['ratio_to_floor']:.3g}x floor | >= {tp['target_ratio_to_floor']:g}x floor "
+        f"| {_met(tp['met'])} |",
+        _peer_row("Dramatiq", peers["dramatiq"], peers),
+        _peer_row("Celery", peers["celery"], peers),
+        f"| Sync handler in threads, N={sync['events']:,} "
+        f"| {_rate(sync['library']['events_per_second'])} "
+        f"| floor: {_rate(sync['floor']['events_per_second'])} "
+        f"| {sync['ratio_to_floor']:.3g}x floor | - | - |",
+        f"| 10% fail through 2 retries (60 s, 120 s), virtual clock, N={mix['events']:,} "
+        f"| {_rate(mix['events_per_wall_second'], 'ev/wall-s')} "
+        f"| all succeed: {_rate(tp['library']['events_per_second'])} "
+        f"| {mix['ratio_to_all_success']:.3g}x | - | - |",
+        f"| Memory per queued event beyond its payload, N={mem['events']:,} "
+        f"| {mem['library']['bytes_per_event']:,.0f} B "
+        f"| floor: {mem['floor']['bytes_per_event']:,.0f} B "
+        f"| {mem['ratio_to_floor']:.3g}x floor | < {mem['target_bytes_per_event']:,} B "
+        f"| {_met(mem['met'])} |",
+    ]
+    for p in ("p50", "p99"):
+        rows.append(
+            f"| Latency invoke() -> destination, {p}, {lat['events']:,} sequential events "
+            f"| {lat['library'][f'{p}_us']:,.1f} us | floor: {lat['floor'][f'{p}_us']:,.1f} us "
+            f"| {lat[f'{p}_ratio_to_floor']:.3g}x floor | - | - |"
+        )
+    context = (
+        f"Measured {meta['timestamp']} with lambda_destinations {meta['library_version']} on "
+        f"{meta['implementation']} {meta['python']}, {meta['platform']}, "
+        f"{meta['cpu_count']} CPU(s); best of {meta['options']['repeats']} run(s) for "
+        f"throughput; run took {meta['duration_seconds']:.0f} s."
+    )
+    legend = (
+        "Ratios compare figures measured in the same run. Throughput ratios: higher is "
+        "better; memory and latency ratios: lower is better. The floor is a bare "
+        "asyncio.Queue with worker tasks building the same ExecutionRecord."
+    )
+    return "\n".join([context, "", *_HEADER, *rows, "", legend, ""])

@@ -1,0 +1,248 @@
+"""Run every benchmark in one process, then write ``latest.json`` and ``latest.md``.
+
+``python -m benchmarks --help`` lists the flags; ``make bench`` installs the peers and runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter
+from typing import Any, Final
+
+from . import peers, report, scenarios
+
+__all__ = ["PEER_TIMERS", "RESULTS_DIR", "compare_peers", "main", "run"]
+
+RESULTS_DIR: Final = Path(__file__).resolve().parent / "results"
+
+TARGET_RATIO_TO_FLOOR: Final = 0.5
+TARGET_PEER_SPEEDUP: Final = 10.0
+TARGET_BYTES_PER_EVENT: Final = 1024
+
+PEER_TIMERS: Final = {"dramatiq": peers.time_dramatiq, "celery": peers.time_celery}
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text.replace("_", ""))
+        if value < low:
+            msg = f"must be at least {low}, got {value}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return parse
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line; see ``--help``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=(
+            "Benchmark lambda_destinations against a bare-asyncio floor and against "
+            "Dramatiq and Celery, in one run; print and save the ratios."
+        ),
+    )
+    parser.add_argument(
+        "--n",
+        type=_at_least(1),
+        default=100_000,
+        help="events for throughput, sync, failure-mix and memory runs (default: 100000)",
+    )
+    parser.add_argument(
+        "--peer-n",
+        type=_at_least(1),
+        default=None,
+        help="events for the Dramatiq and Celery comparison (default: N/10)",
+    )
+    parser.add_argument(
+        "--latency-n",
+        type=_at_least(2),
+        default=2000,
+        help="sequential events for the latency percentiles (default: 2000)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=_at_least(1),
+        default=3,
+        help="runs per throughput figure; the best counts (default: 3)",
+    )
+    parser.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="skip Dramatiq and Celery (reported as unavailable)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=RESULTS_DIR,
+        help=f"where latest.json and latest.md go (default: {RESULTS_DIR})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser.parse_args(argv)
+
+
+def compare_peers(
+    n: int, repeats: int, *, enabled: bool, progress: scenarios.Progress
+) -> dict[str, Any]:
+    """Library and peers on the same events, interleaved run by run; best run of each."""
+    payloads = scenarios.make_payloads(n)
+    outcome: dict[str, Any] = {}
+    versions: dict[str, str] = {}
+    for name in peers.PEERS:
+        if not enabled:
+            outcome[name] = peers.unavailable("excluded with --no-peers")
+            continue
+        try:
+            versions[name] = peers.version(name)
+        except ImportError as e:
+            outcome[name] = peers.unavailable(f"not installed ({e}); run `make bench`")
+        except Exception as e:
+            outcome[name] = peers.unavailable(f"cannot be imported: {type(e).__name__}: {e}")
+    timings: dict[str, list[float]] = {name: [] for name in versions}
+    library: list[float] = []
+    for i in range(repeats):
+        progress(f"peers, run {i + 1}/{repeats}: lambda_destinations")
+        library.append(scenarios.time_library(payloads))
+        for name in list(timings):
+            progress(f"peers, run {i + 1}/{repeats}: {name}")
+            try:
+                timings[name].append(PEER_TIMERS[name](payloads))
+            except Exception as e:
+                # A peer that breaks is a finding to report, not a reason to lose the run.
+                outcome[name] = peers.unavailable(f"failed: {type(e).__name__}: {e}")
+                del timings[name]
+    library_rate = n / min(library)
+    for name, seconds in timings.items():
+        rate = n / min(seconds)
+        speedup = library_rate / rate
+        outcome[name] = {
+            "available": True,
+            "version": versions[name],
+            "seconds": min(seconds),
+            "events_per_second": rate,
+            "library_speedup": speedup,
+            "met": speedup >= TARGET_PEER_SPEEDUP,
+        }
+    return {
+        "events": n,
+        "repeats": repeats,
+        "target_speedup": TARGET_PEER_SPEEDUP,
+        "library": {"seconds": min(library), "events_per_second": library_rate},
+        **{name: outcome[name] for name in peers.PEERS},
+    }
+
+
+def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    def peer(name: str) -> dict[str, Any]:
+        found = results["peers"][name]
+        return {
+            "name": f"at least {TARGET_PEER_SPEEDUP:g}x faster than {name}",
+            "value": found.get("library_speedup"),
+            "met": found.get("met"),
+        }
+
+    return [
+        {
+            "name": f"throughput at least {TARGET_RATIO_TO_FLOOR:g}x the floor",
+            "value": results["throughput"]["ratio_to_floor"],
+            "met": results["throughput"]["met"],
+        },
+        peer("dramatiq"),
+        peer("celery"),
+        {
+            "name": f"under {TARGET_BYTES_PER_EVENT} bytes per queued event",
+            "value": results["memory"]["library"]["bytes_per_event"],
+            "met": results["memory"]["met"],
+        },
+    ]
+
+
+def run(args: argparse.Namespace, progress: scenarios.Progress) -> dict[str, Any]:
+    """Every benchmark, in one process; returns the results as a JSON-ready dict."""
+    started = perf_counter()
+    peer_n = args.peer_n if args.peer_n is not None else max(1, args.n // 10)
+
+    throughput = scenarios.compare_throughput(args.n, args.repeats, sync=False, progress=progress)
+    throughput["target_ratio_to_floor"] = TARGET_RATIO_TO_FLOOR
+    throughput["met"] = throughput["ratio_to_floor"] >= TARGET_RATIO_TO_FLOOR
+    all_success_rate = throughput["library"]["events_per_second"]
+
+    sync = scenarios.compare_throughput(args.n, args.repeats, sync=True, progress=progress)
+    sync["ratio_to_async"] = sync["library"]["events_per_second"] / all_success_rate
+
+    mix = scenarios.failure_mix(args.n, args.repeats, progress=progress)
+    mix["ratio_to_all_success"] = mix["events_per_wall_second"] / all_success_rate
+
+    latency = scenarios.compare_latency(args.latency_n, progress=progress)
+
+    memory = scenarios.memory_per_event(args.n, progress=progress)
+    memory["ratio_to_floor"] = (
+        memory["library"]["bytes_per_event"] / memory["floor"]["bytes_per_event"]
+    )
+    memory["target_bytes_per_event"] = TARGET_BYTES_PER_EVENT
+    memory["met"] = memory["library"]["bytes_per_event"] < TARGET_BYTES_PER_EVENT
+
+    # Last, so importing and running the peers cannot disturb the library's own figures.
+    peer_results = compare_peers(peer_n, args.repeats, enabled=not args.no_peers, progress=progress)
+
+    results: dict[str, Any] = {
+        "meta": {
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "library_version": importlib.metadata.version("lambda_destinations"),
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(terse=True),
+            "cpu_count": os.cpu_count(),
+            "options": {
+                "n": args.n,
+                "peer_n": peer_n,
+                "latency_n": args.latency_n,
+                "repeats": args.repeats,
+                "peers": not args.no_peers,
+            },
+            "duration_seconds": perf_counter() - started,
+        },
+        "throughput": throughput,
+        "peers": peer_results,
+        "sync_handler": sync,
+        "failure_mix": mix,
+        "memory": memory,
+        "latency": latency,
+    }
+    results["targets"] = _targets(results)
+    return results
+
+
+def _write(path: Path, text: str) -> None:
+    # Through a temporary file, so a run that dies midway never leaves half a result behind.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run, save ``latest.json`` and ``latest.md`` under ``--output-dir``, print the table."""
+    args = parse_args(argv)
+    begun = perf_counter()
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"[{perf_counter() - begun:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    results = run(args, progress)
+    table = report.render(results)
+    out: Path = args.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out / "latest.json", json.dumps(results, indent=2) + "\n")
+    _write(out / "latest.md", table)
+    print(table)
+    print(f"Saved {out / 'latest.json'} and {out / 'latest.md'}")
+    return 0
