@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any, assert_type
+
 from lambda_destinations import AsyncFunction, AsyncInvoker, InMemoryDestination, async_invoke
 from lambda_destinations.testing import VirtualClock
 
@@ -50,3 +53,12 @@ async def test_bare_decorator_uses_defaults():
     await bare.invoke({"n": 1})
     await bare.join()
     assert bare.invoker.metrics().invocations == 1
+
+
+def test_type_checkers_see_the_wrapped_signature():
+    """Mypy (run by make test) sees the original parameters and return type through ParamSpec."""
+    result = send_email({"to": "c@example.com"})
+    assert_type(result, str)
+    pending = bare({"n": 3})
+    assert_type(pending, Coroutine[Any, Any, int])
+    pending.close()
