@@ -59,6 +59,5 @@ def test_type_checkers_see_the_wrapped_signature():
     """Mypy (run by make test) sees the original parameters and return type through ParamSpec."""
     result = send_email({"to": "c@example.com"})
     assert_type(result, str)
-    pending = bare({"n": 3})
-    assert_type(pending, Coroutine[Any, Any, int])
+    pending = assert_type(bare({"n": 3}), Coroutine[Any, Any, int])
     pending.close()
