@@ -207,6 +207,7 @@ class AsyncInvoker:
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
         self._runtime.watchdog.stop()
+        self._abandon_reported = False
         # The first function error not yet raised by join(raise_on_error=True).
         self._first_error: tuple[str, str] | None = None
         self._error_signal: asyncio.Future[None] | None = None
@@ -549,6 +550,13 @@ class AsyncInvoker:
     # -- running events -------------------------------------------------------------------
 
     async def _work(self) -> None:
+        try:
+            await self._work_forever()
+        except asyncio.CancelledError:
+            self._abandoned()
+            raise
+
+    async def _work_forever(self) -> None:
         queue = self._queue
         while True:
             self._idle += 1
@@ -698,9 +706,29 @@ class AsyncInvoker:
         return delay
 
     async def _retry_later(self, ev: QueuedEvent, delay: float) -> None:
-        await self._clock.sleep(delay)
+        try:
+            await self._clock.sleep(delay)
+        except asyncio.CancelledError:
+            self._abandoned()
+            raise
         del self._timers[ev.request_id]
         self._enqueue(ev)
+
+    def _abandoned(self) -> None:
+        # Our tasks are cancelled while the invoker is open: the event loop is shutting down
+        # (asyncio.run returned) without aclose(). Say which accepted events will never end.
+        if self._state != _OPEN or self._abandon_reported:
+            return
+        self._abandon_reported = True
+        self._unfinished = pending = self.pending_events()
+        if pending:
+            logger.error(
+                "%s: its event loop is shutting down without aclose(); %d accepted event(s) "
+                "will not end: %s. Use 'async with AsyncInvoker(...)' or await aclose().",
+                self._function_arn,
+                len(pending),
+                "; ".join(f"{ev.request_id} ({ev.state}) {ev.payload_json}" for ev in pending),
+            )
 
     # -- endings --------------------------------------------------------------------------
 

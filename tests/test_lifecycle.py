@@ -225,3 +225,21 @@ async def test_every_accepted_event_ends_exactly_once(invoker_factory):
     assert sorted(ended) == sorted(ids)
     assert all(r.condition is Condition.RETRIES_EXHAUSTED for r in failed.records)
     assert len(failed.records) == 10
+
+
+def test_loop_shutting_down_without_aclose_reports_the_events(caplog):
+    """asyncio.run() ending without aclose() logs every accepted event that will never end."""
+
+    async def slow(event):
+        await asyncio.sleep(60)
+
+    async def main() -> list[str]:
+        invoker = AsyncInvoker(slow, timeout=120, reserved_concurrency=1)
+        return [(await invoker.invoke({"n": n})).request_id for n in range(3)]
+
+    with caplog.at_level(logging.ERROR, logger="lambda_destinations"):
+        ids = asyncio.run(main())
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "shutting down without aclose(); 3 accepted event(s) will not end" in errors[0]
+    assert all(request_id in errors[0] for request_id in ids)
