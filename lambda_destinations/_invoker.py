@@ -13,6 +13,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Self
@@ -480,7 +481,7 @@ class AsyncInvoker:
         if own is not loop:
             self._bind()
         body = encode_payload(payload, self._payload_limit)
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         self._accept(body, request_id)
         return InvokeResponse(request_id)
 
@@ -494,7 +495,7 @@ class AsyncInvoker:
         if target is caller_loop:
             msg = "internal error: cross-thread invoke targeted the caller's own loop"
             raise RuntimeError(msg)
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         accepted: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def accept() -> None:
@@ -813,6 +814,16 @@ class AsyncInvoker:
             error,
             exc_info=cause or error,
         )
+
+
+def new_request_id() -> str:
+    """A random UUID version 4 in its usual text form, as Lambda's request ids are."""
+    # Formatting the random bytes directly is less than half the cost of str(uuid.uuid4()).
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT: Final = "89ab"
 
 
 def _unfinished(ev: QueuedEvent) -> UnfinishedEvent:

@@ -152,3 +152,15 @@ async def test_invoke_nowait_from_sync_code_on_the_loop(invoker_factory, in_memo
     response = sync_caller()
     await invoker.join()
     assert in_memory_destination.records[0].request_id == response.request_id
+
+
+def test_request_ids_are_random_uuid4s():
+    """Request ids are version-4, RFC 4122 UUIDs in canonical text form, and unique."""
+    from lambda_destinations._invoker import new_request_id
+
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == 10_000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
