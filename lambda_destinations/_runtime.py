@@ -217,8 +217,9 @@ class Watchdog:
 
     def stop(self) -> None:
         """Forget every ticket and stop watching (the invoker closed or changed loops)."""
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None and not task.done() and not task.get_loop().is_closed():
+            task.cancel()
         self._task = None
         self._wake = None
         self._tickets.clear()
