@@ -17,7 +17,7 @@ import os
 import re
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from types import CodeType, TracebackType
 from typing import Any, Final
 
@@ -164,34 +164,45 @@ def _exit_reason(exc: SystemExit) -> str:
     return f"Runtime exited with error: exit status {status}"
 
 
-def _marshal_error(detail: str, request_id: str) -> Attempt:
-    message = f"Unable to marshal response: {detail}"
+def _runtime_error(error_type: str, message: str, request_id: str) -> Attempt:
+    # The runtime's own faults: its error object, with no handler frames.
     payload = {
         "errorMessage": message,
-        "errorType": "Runtime.MarshalError",
+        "errorType": error_type,
         "requestId": request_id,
         "stackTrace": [],
     }
     return json.dumps(payload), message
 
 
+def _marshal_error(detail: str, request_id: str) -> Attempt:
+    return _runtime_error(
+        "Runtime.MarshalError", f"Unable to marshal response: {detail}", request_id
+    )
+
+
 class _Ticket:
     """One running attempt's deadline, watched by the `Watchdog`."""
 
-    __slots__ = ("deadline", "done", "expired", "task")
+    __slots__ = ("deadline", "done", "expired", "handler", "waker")
 
-    def __init__(self, deadline: float, task: asyncio.Task[Any]) -> None:
+    def __init__(
+        self, deadline: float, waker: asyncio.Future[Any], handler: asyncio.Task[Any] | None
+    ) -> None:
         self.deadline = deadline
-        self.task = task
+        self.waker = waker
+        self.handler = handler
         self.done = False
         self.expired = False
 
 
 class Watchdog:
-    """Cancels attempts that outlive the timeout, with one task instead of a timer per attempt.
+    """Ends attempts that outlive the timeout, with one task instead of a timer per attempt.
 
     Every attempt of a function shares one timeout, so deadlines fall in the order attempts
-    start: a FIFO of tickets is enough, and starting an attempt never re-arms anything.
+    start: a FIFO of tickets is enough, and starting an attempt never re-arms anything. At the
+    deadline the future the worker awaits is cancelled, so the worker moves on even when the
+    handler ignores its own cancellation.
     """
 
     __slots__ = ("_clock", "_task", "_tickets", "_timeout", "_wake")
@@ -203,14 +214,15 @@ class Watchdog:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
 
-    def watch(self, task: asyncio.Task[Any]) -> _Ticket:
-        ticket = _Ticket(self._clock.monotonic() + self._timeout, task)
+    def watch(self, waker: asyncio.Future[Any], handler: asyncio.Task[Any] | None) -> _Ticket:
+        """Cancel *waker* (and *handler*) if the attempt is not done by its deadline."""
+        ticket = _Ticket(self._clock.monotonic() + self._timeout, waker, handler)
         tickets = self._tickets
         while tickets and tickets[0].done:
             tickets.popleft()
         tickets.append(ticket)
         if self._task is None:
-            self._task = task.get_loop().create_task(self._run())
+            self._task = waker.get_loop().create_task(self._run())
         elif self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
         return ticket
@@ -240,7 +252,76 @@ class Watchdog:
                 continue
             tickets.popleft()
             ticket.expired = True
-            ticket.task.cancel()
+            ticket.waker.cancel()
+            if ticket.handler is not None:
+                ticket.handler.cancel()
+
+
+class _Continue:
+    """Awaiting it resumes a coroutine that already ran its first step up to *step*."""
+
+    __slots__ = ("coro", "step")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], step: Any) -> None:
+        self.coro = coro
+        self.step = step
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, step = self.coro, self.step
+        while True:
+            try:
+                sent = yield step
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:  # noqa: BLE001 - thrown in by the task: pass it on
+                try:
+                    step = coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    step = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _finish(coro: Coroutine[Any, Any, Any], step: Any) -> tuple[Any, BaseException | None]:
+    # The rest of a handler, in a task of its own. Every exception comes back as a value:
+    # SystemExit or KeyboardInterrupt escaping a task would stop the whole event loop.
+    try:
+        return await _Continue(coro, step), None
+    except asyncio.CancelledError as e:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        return None, e
+    except BaseException as e:  # noqa: BLE001 - reported as the handler's error
+        return None, e
+
+
+# Turns of the loop a cancelled handler gets to finish before its slot is given to the next
+# attempt; one that still runs after them ignores cancellation and is left behind.
+_CANCEL_GRACE_TURNS: Final = 3
+
+
+async def _let_finish(handler: asyncio.Task[Any]) -> None:
+    for _ in range(_CANCEL_GRACE_TURNS):
+        if handler.done():
+            return
+        await asyncio.sleep(0)
+
+
+def _wake(waker: asyncio.Future[None], _: object) -> None:
+    if not waker.done():
+        waker.set_result(None)
+
+
+def _run_flagged(running: list[bool], fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    finally:
+        running[0] = False
 
 
 class Runtime:
@@ -248,6 +329,7 @@ class Runtime:
 
     __slots__ = (
         "_executor",
+        "_max_threads",
         "clock",
         "handler",
         "is_async",
@@ -269,14 +351,14 @@ class Runtime:
         self.timeout = timeout
         self.clock = clock
         self.watchdog = Watchdog(clock, timeout)
+        self._max_threads = max_threads
+        self._executor = None if self.is_async else self._new_executor()
+
+    def _new_executor(self) -> concurrent.futures.ThreadPoolExecutor:
         # Our own pool, sized to the concurrency limit: a handler never waits for a thread
         # while its timeout runs, as it would in a shared default executor.
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = (
-            None
-            if self.is_async
-            else concurrent.futures.ThreadPoolExecutor(
-                max_workers=max_threads, thread_name_prefix="lambda_destinations"
-            )
+        return concurrent.futures.ThreadPoolExecutor(
+            max_workers=self._max_threads, thread_name_prefix="lambda_destinations"
         )
 
     def shutdown(self) -> None:
@@ -287,34 +369,83 @@ class Runtime:
 
     async def run(self, event_json: str, request_id: str, context: object) -> Attempt:
         """Run one attempt on a fresh copy of the event; return the response or error JSON."""
-        event = json.loads(event_json)
-        args = (event, context) if self.wants_context else (event,)
-        task = asyncio.current_task()
-        assert task is not None
-        ticket = self.watchdog.watch(task)
         try:
-            if self.is_async:
-                result = await self.handler(*args)
-            else:
-                call = functools.partial(contextvars.copy_context().run, self.handler, *args)
-                result = await task.get_loop().run_in_executor(self._executor, call)
-        except SystemExit as e:
-            return _fault("Runtime.ExitError", f"RequestId: {request_id} Error: {_exit_reason(e)}")
-        except asyncio.CancelledError as e:
-            if ticket.expired:
-                task.uncancel()
-                return self._timed_out(request_id)
-            if task.cancelling():
-                raise  # the invoker itself is being cancelled, not the handler's doing
-            return error_object(e, request_id)
+            event = json.loads(event_json)
+        except (ValueError, RecursionError) as e:
+            return _runtime_error(
+                "Runtime.UnmarshalError", f"Unable to unmarshal input: {e}", request_id
+            )
+        args = (event, context) if self.wants_context else (event,)
+        if self.is_async:
+            return await self._run_async(args, request_id)
+        return await self._run_sync(args, request_id)
+
+    async def _run_async(self, args: tuple[Any, ...], request_id: str) -> Attempt:
+        try:
+            coro = self.handler(*args)
+            step = coro.send(None)
+        except StopIteration as stop:
+            return self._result(stop.value, request_id)
         except BaseException as e:  # noqa: BLE001 - a handler fault must never kill a worker
-            return error_object(e, request_id)
+            return _fault_of(e, request_id)
+        # The handler awaits something. It goes on in a task of its own, so that at its
+        # timeout the worker can leave it behind even if it ignores the cancellation.
+        loop = asyncio.get_running_loop()
+        handler = loop.create_task(_finish(coro, step))
+        waker: asyncio.Future[None] = loop.create_future()
+        handler.add_done_callback(functools.partial(_wake, waker))
+        ticket = self.watchdog.watch(waker, handler)
+        try:
+            await waker
+        except asyncio.CancelledError:
+            if ticket.expired:
+                await _let_finish(handler)
+                return self._timed_out(request_id)
+            handler.cancel()
+            raise  # the invoker itself is being cancelled
         finally:
             ticket.done = True
-        if ticket.expired:
-            # The handler swallowed the cancellation and returned late: still a timeout.
-            task.uncancel()
-            return self._timed_out(request_id)
+        if handler.cancelled():
+            return error_object(asyncio.CancelledError(), request_id)
+        result, error = handler.result()
+        if error is not None:
+            return _fault_of(error, request_id)
+        return self._result(result, request_id)
+
+    async def _run_sync(self, args: tuple[Any, ...], request_id: str) -> Attempt:
+        loop = asyncio.get_running_loop()
+        running = [True]
+        call = functools.partial(
+            _run_flagged, running, contextvars.copy_context().run, self.handler, *args
+        )
+        future = loop.run_in_executor(self._executor, call)
+        ticket = self.watchdog.watch(future, None)
+        try:
+            result = await future
+        except asyncio.CancelledError as e:
+            if ticket.expired:
+                if running[0]:
+                    self._abandon_pool()
+                return self._timed_out(request_id)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the invoker itself is being cancelled
+            return error_object(e, request_id)
+        except BaseException as e:  # noqa: BLE001 - a handler fault must never kill a worker
+            return _fault_of(e, request_id)
+        finally:
+            ticket.done = True
+        return self._result(result, request_id)
+
+    def _abandon_pool(self) -> None:
+        # A timed-out thread cannot be stopped. Like Lambda replacing a sandbox, later attempts
+        # get a fresh pool; the old one lets its threads finish and then goes away.
+        old = self._executor
+        self._executor = self._new_executor()
+        if old is not None:
+            old.shutdown(wait=False)
+
+    def _result(self, result: object, request_id: str) -> Attempt:
         if result is not None and inspect.isawaitable(result):
             # A sync function returned a coroutine it never awaited; Lambda can't marshal it.
             close = getattr(result, "close", None)
@@ -328,3 +459,10 @@ class Runtime:
     def _timed_out(self, request_id: str) -> Attempt:
         message = f"Task timed out after {self.timeout:.2f} seconds"
         return _fault("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
+
+
+def _fault_of(error: BaseException, request_id: str) -> Attempt:
+    if isinstance(error, SystemExit):
+        reason = _exit_reason(error)
+        return _fault("Runtime.ExitError", f"RequestId: {request_id} Error: {reason}")
+    return error_object(error, request_id)

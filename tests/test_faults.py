@@ -98,16 +98,6 @@ async def test_base_exceptions_from_a_handler_are_retried_function_errors(
     assert (metrics.invocations, metrics.errors, metrics.async_events_dropped) == (4, 3, 1)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "lambda_destinations/_runtime.py Runtime.run awaits an async handler in the worker task "
-        "itself and times it out by cancelling that task (Watchdog): a handler that catches "
-        "CancelledError and carries on is never timed out, the event stays 'running' for good "
-        "and its worker slot is lost. Running the handler in a task of its own and abandoning "
-        "it at the timeout, as a hung thread is abandoned, would end the event."
-    ),
-    strict=True,
-)
 async def test_an_async_handler_ignoring_its_timeout_still_ends_as_timed_out(
     invoker_factory, virtual_clock, in_memory_destination
 ):
@@ -230,16 +220,6 @@ async def test_hung_sync_handler_threads_never_stop_events_from_ending(invoker_f
     assert invoker.pending == 0
 
 
-@pytest.mark.xfail(
-    reason=(
-        "lambda_destinations/_runtime.py: sync handlers run in a pool of min(concurrency, 1000) "
-        "threads and a thread blocked in a timed-out handler is never replaced; once all are "
-        "blocked, later attempts time out waiting for a thread, as Sandbox.Timedout with "
-        "approximateInvokeCount 1, though the handler never ran. Lambda replaces a timed-out "
-        "sandbox, so the next event runs."
-    ),
-    strict=True,
-)
 async def test_a_hung_sync_handler_thread_does_not_starve_the_next_event(invoker_factory):
     """After a sync handler times out and stays blocked, the next event still runs, as on AWS."""
     gate = threading.Event()
