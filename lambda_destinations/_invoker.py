@@ -59,6 +59,8 @@ runtime_logger = logging.getLogger("lambda_destinations.runtime")
 
 _OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
 _UNSET: Final[Any] = object()
+# How many events a worker may run back to back before it lets other tasks run.
+_EVENTS_PER_TURN: Final = 32
 # DLQ attributes for an event that never ran: AWS's answer to a throttled invoke (assumption).
 _THROTTLE_CODE, _THROTTLE_MESSAGE = "429", "Rate Exceeded."
 
@@ -559,7 +561,14 @@ class AsyncInvoker:
 
     async def _work_forever(self) -> None:
         queue = self._queue
+        turns = 0
         while True:
+            turns += 1
+            if turns == _EVENTS_PER_TURN:
+                # With a backlog and handlers that never wait, nothing here would ever yield:
+                # give the loop a turn now and then, so it is never blocked for long.
+                turns = 0
+                await asyncio.sleep(0)
             self._idle += 1
             try:
                 ev = await queue.get()
@@ -669,7 +678,7 @@ class AsyncInvoker:
         for hook in self._hooks:
             try:
                 hook(metric)
-            except Exception:
+            except BaseException:  # a hook never affects an event, whatever it raises
                 logger.exception("metrics hook %r failed on %s", hook, name)
 
     def _after_failure(self, ev: QueuedEvent) -> None:
@@ -773,7 +782,7 @@ class AsyncInvoker:
     def _deliver(self, send: Sender, item: object, role: str, request_id: str) -> None:
         try:
             pending = send(item)
-        except Exception as e:  # noqa: BLE001 - a destination never affects the outcome
+        except BaseException as e:  # noqa: BLE001 - a destination never affects the outcome
             self._delivery_failed(role, request_id, e)
             return
         if pending is not None and inspect.isawaitable(pending):
@@ -786,19 +795,27 @@ class AsyncInvoker:
     async def _finish_delivery(
         self, pending: Awaitable[object], role: str, request_id: str
     ) -> None:
+        # The destination runs in a task of its own: one that ignores cancellation cannot
+        # hold this delivery past its timeout, nor aclose() past its drain.
+        inner = asyncio.ensure_future(_contained(pending))
         try:
             async with self._clock.timeout(self._delivery_timeout):
-                await pending
-        except TimeoutError as e:
-            self._delivery_failed(
-                role, request_id, TimeoutError(f"timed out after {self._delivery_timeout:g} s"), e
-            )
-        except Exception as e:  # noqa: BLE001 - a destination never affects the outcome
-            self._delivery_failed(role, request_id, e)
+                await asyncio.wait((inner,))
+        except TimeoutError:
+            inner.cancel()
+            error = TimeoutError(f"timed out after {self._delivery_timeout:g} s")
+            self._delivery_failed(role, request_id, error)
+            return
+        except asyncio.CancelledError:
+            inner.cancel()
+            cut = InvokerClosedError("cut off: the invoker closed before the delivery ended")
+            self._delivery_failed(role, request_id, cut)
+            raise
+        failure = inner.result()
+        if failure is not None:
+            self._delivery_failed(role, request_id, failure)
 
-    def _delivery_failed(
-        self, role: str, request_id: str, error: BaseException, cause: BaseException | None = None
-    ) -> None:
+    def _delivery_failed(self, role: str, request_id: str, error: BaseException) -> None:
         if role == "dead_letter_queue":
             self._counters.dead_letter_errors += 1
             name = "DeadLetterErrors"
@@ -812,7 +829,7 @@ class AsyncInvoker:
             role,
             request_id,
             error,
-            exc_info=cause or error,
+            exc_info=error if error.__traceback__ is not None else None,
         )
 
 
@@ -824,6 +841,18 @@ def new_request_id() -> str:
 
 
 _VARIANT: Final = "89ab"
+
+
+async def _contained(pending: Awaitable[object]) -> BaseException | None:
+    # A destination's failure, returned as a value: KeyboardInterrupt or SystemExit escaping
+    # a task would stop the whole event loop.
+    try:
+        await pending
+    except asyncio.CancelledError:
+        raise
+    except BaseException as e:  # noqa: BLE001 - counted and logged as a failed delivery
+        return e
+    return None
 
 
 def _unfinished(ev: QueuedEvent) -> UnfinishedEvent:

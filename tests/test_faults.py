@@ -349,16 +349,6 @@ async def test_a_receiver_failing_then_recovering_changes_no_outcome_and_counts_
     assert invoker.pending == 0
 
 
-@pytest.mark.xfail(
-    reason=(
-        "lambda_destinations/_invoker.py: _deliver and _finish_delivery catch Exception only. A "
-        "sync receiver raising a BaseException kills the worker before _settle(): the event "
-        "stays 'running' forever, join() never returns and the slot is lost. From an async "
-        "receiver it escapes the delivery task: not counted, only asyncio's 'Task exception "
-        "was never retrieved' is logged."
-    ),
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("role", "style"),
     [("on_success", "sync"), ("dead_letter_queue", "sync"), ("on_failure", "async")],
@@ -448,16 +438,6 @@ async def test_a_broken_retry_wait_strategy_ends_the_event_once_and_logs_why(
     assert cause in caplog.text
 
 
-@pytest.mark.xfail(
-    reason=(
-        "lambda_destinations/_invoker.py _emit catches Exception only: a hook raising a "
-        "BaseException on AsyncEventsReceived escapes _accept after the event was registered "
-        "and counted but before it was queued. invoke() raises, so the caller thinks nothing "
-        "was queued, yet the event sits 'queued' for good: join() never returns and aclose() "
-        "reports it. Raised later (AsyncEventAge, Invocations...) it kills the worker"
-    ),
-    strict=True,
-)
 async def test_a_metrics_hook_raising_a_base_exception_changes_nothing(invoker_factory):
     """A hook raising a BaseException is logged like any failing hook; the event runs."""
 
@@ -669,14 +649,6 @@ async def test_a_sync_handler_still_running_at_close_is_reported_and_its_late_re
     assert (invoker.metrics().invocations, invoker.metrics().errors) == (1, 0)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "lambda_destinations/_invoker.py aclose(): delivery tasks still running when the drain "
-        "ends are cancelled silently: not counted in DestinationDeliveryFailures, not logged, "
-        "not in the report (the event itself has ended, so it is not an UnfinishedEvent)"
-    ),
-    strict=True,
-)
 async def test_a_delivery_cut_off_by_close_is_a_failed_delivery(invoker_factory, caplog):
     """A delivery still in progress when the drain timeout ends is counted and logged."""
 

@@ -399,17 +399,6 @@ async def test_soak_every_event_ends_once_metrics_agree_memory_returns_loop_stay
     assert await invoker.aclose() == ()
 
 
-@pytest.mark.xfail(
-    reason=(
-        "lambda_destinations/_invoker.py AsyncInvoker._work_forever: queue.get() returns "
-        "without suspending while the queue holds events, and an async handler that finishes "
-        "without awaiting never suspends either, so one worker runs the whole backlog in a "
-        "single step of the event loop: 50,000 events block it for about 400 ms here (10,000: "
-        "70 ms), the same with the real clock. A backlog forms from a burst of invokes or a "
-        "wave of retries falling due together"
-    ),
-    strict=True,
-)
 async def test_a_backlog_of_events_whose_handler_never_awaits_does_not_block_the_loop(
     virtual_clock: VirtualClock,
 ) -> None:
