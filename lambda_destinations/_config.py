@@ -6,6 +6,7 @@ Out-of-range values are refused with AWS's own constraint, unless the invoker wa
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -50,13 +51,42 @@ _ACCOUNT = re.compile(r"\d{12}")
 
 
 def seconds(name: str, value: object) -> float:
-    """A duration in seconds from a number or a timedelta."""
+    """A duration in seconds from a number or a timedelta; never NaN."""
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            result = float(value)
+        except OverflowError:
+            msg = f"{name}={value!r} is too large to be a number of seconds"
+            raise ConfigurationError(msg) from None
+        if math.isnan(result):
+            msg = f"{name} is NaN: pass a number of seconds"
+            raise ConfigurationError(msg)
+        return result
     msg = f"{name} must be a number of seconds or a timedelta, got {type(value).__name__}"
     raise ConfigurationError(msg)
+
+
+def at_least(name: str, value: float, low: float, *, inclusive: bool) -> None:
+    """Check a setting that has no AWS range, only a floor."""
+    if value < low or (value == low and not inclusive):
+        relation = "at least" if inclusive else "more than"
+        msg = f"{name}={value!r} must be {relation} {low:g} seconds"
+        raise ConfigurationError(msg)
+
+
+def text(name: str, value: object) -> str:
+    """A setting that must be a string."""
+    if isinstance(value, str):
+        return value
+    msg = f"{name} must be a string, got {type(value).__name__} {value!r}"
+    raise ConfigurationError(msg)
+
+
+def _aws_number(value: float) -> str:
+    # AWS writes the offending value as given: integers whole, other numbers shortest.
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def whole(name: str, value: object) -> int:
@@ -83,8 +113,8 @@ def in_range(
         )
         msg = (
             f'{name}={value!r} is out of range: AWS says "1 validation error detected: Value '
-            f"'{value:g}' at '{aws_name}' failed to satisfy constraint: Member must have value "
-            f'{bound}". {_OPT_OUT}'
+            f"'{_aws_number(value)}' at '{aws_name}' failed to satisfy constraint: Member must "
+            f'have value {bound}". {_OPT_OUT}'
         )
         raise ConfigurationError(msg)
 
@@ -122,6 +152,12 @@ class FunctionIdentity:
         region: str,
         account_id: str,
     ) -> FunctionIdentity:
+        function_name = text("function_name", function_name)
+        qualifier = text("qualifier", qualifier)
+        region = text("region", region)
+        account_id = text("account_id", account_id)
+        if executed_version is not None:
+            executed_version = text("executed_version", executed_version)
         if not _NAME.fullmatch(function_name):
             msg = (
                 f"function_name={function_name!r} is not a valid Lambda function name: use 1 "

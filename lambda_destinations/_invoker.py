@@ -32,6 +32,7 @@ from ._config import (
     EventInvokeConfig,
     FunctionIdentity,
     RetryWait,
+    at_least,
     in_range,
     seconds,
     whole,
@@ -151,9 +152,12 @@ class AsyncInvoker:
             msg = f"payload_limit={payload_limit!r} must be a positive number of bytes"
             raise ConfigurationError(msg)
         self._delivery_timeout = seconds("delivery_timeout", delivery_timeout)
+        at_least("delivery_timeout", self._delivery_timeout, 0, inclusive=False)
         self._drain_timeout = (
             None if drain_timeout is None else seconds("drain_timeout", drain_timeout)
         )
+        if self._drain_timeout is not None:
+            at_least("drain_timeout", self._drain_timeout, 0, inclusive=True)
         self._clock: Clock = SystemClock() if clock is None else clock
         self._hooks = tuple(metrics_hooks)
         for hook in self._hooks:

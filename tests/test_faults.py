@@ -130,21 +130,15 @@ async def test_an_async_handler_ignoring_its_timeout_still_ends_as_timed_out(
     assert error_of(record)[0] == "Sandbox.Timedout"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "lambda_destinations/_invoker.py aclose() cancels the workers, then awaits "
-        "asyncio.gather() on them without a bound: a worker whose handler ignores "
-        "cancellation is never done, so aclose(timeout=5) never returns, even under an outer "
-        "timeout (gather waits for its children), and the process cannot shut down"
-    ),
-    strict=True,
-)
 def test_aclose_returns_at_its_drain_timeout_even_if_a_handler_ignores_cancellation(
     tmp_path: Path,
 ):
-    """aclose(timeout=5) returns at +5 s with the running event reported, whatever the handler.
+    """aclose(timeout=5) returns at +5 s with the event reported, whatever the handler.
 
-    Run in a child process with a 3 s real-time guard, since today it hangs for good.
+    The attempt timed out at +3 s, leaving the stubborn coroutine behind, so the event is
+    waiting for its retry. Run in a child process with a 3 s real-time guard, as a hang is
+    real; the child leaves with os._exit because asyncio.run() itself waits for every task,
+    a coroutine that ignores cancellation included.
     """
     script = tmp_path / "script.py"
     script.write_text(
@@ -184,7 +178,9 @@ def test_aclose_returns_at_its_drain_timeout_even_if_a_handler_ignores_cancellat
         cwd=tmp_path,
         check=False,
     )
-    assert (result.returncode, result.stdout.strip()) == (0, "5.0 ['running']"), result.stderr
+    assert (result.returncode, result.stdout.strip()) == (0, "5.0 ['waiting to retry']"), (
+        result.stderr
+    )
 
 
 async def test_hung_sync_handler_threads_never_stop_events_from_ending(invoker_factory):
