@@ -691,7 +691,17 @@ class AsyncInvoker:
             self._give_up(ev, Condition.RETRIES_EXHAUSTED)
             return
         now = self._clock.monotonic()
-        delay = self._retry_delay(ev, now, config.retry_wait)
+        try:
+            delay = self._retry_delay(ev, now, config.retry_wait)
+        except Exception:
+            # A broken wait strategy ends the event with the handler's own error, not ours.
+            logger.exception(
+                "retry_wait %r failed for event %s; giving up on it",
+                config.retry_wait,
+                ev.request_id,
+            )
+            self._give_up(ev, Condition.RETRIES_EXHAUSTED)
+            return
         # AWS looks ahead: a retry that would start past the maximum age is never waited for.
         if now - ev.accepted_at + delay >= config.maximum_event_age_in_seconds:
             self._give_up(ev, Condition.EVENT_AGE_EXCEEDED)
@@ -711,7 +721,11 @@ class AsyncInvoker:
         outcome.set_exception(FunctionError.from_error_object(ev.request_id, ev.response))
         state.outcome = outcome
         state.outcome_timestamp = now
-        delay = float(wait(state))
+        try:
+            delay = float(wait(state))
+        finally:
+            # The outcome holds a lock and the error; a waiting event keeps neither.
+            state.outcome = None
         if not math.isfinite(delay) or delay < 0:
             msg = f"retry_wait returned {delay!r}; a wait must be a finite number of seconds >= 0"
             raise ConfigurationError(msg)

@@ -427,6 +427,7 @@ async def test_a_broken_retry_wait_strategy_ends_the_event_once_and_logs_why(
     assert [(r.request_id, r.condition, r.approximate_invoke_count) for r in failed.records] == [
         (broken.request_id, Condition.RETRIES_EXHAUSTED, 1)
     ]
+    assert failed.records[0].response_payload["errorType"] == "ValueError"
     assert [m.request_id for m in in_memory_dlq.messages] == [broken.request_id]
     assert [r.request_id for r in ok.records] == [after.request_id]
     assert calls == [True, False]
