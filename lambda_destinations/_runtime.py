@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from ._clock import Clock
 from ._exceptions import ConfigurationError
+from ._threads import HandlerThreads
 
 __all__ = ["Attempt", "Runtime", "call_style"]
 
@@ -317,9 +318,15 @@ def _wake(waker: asyncio.Future[None], _: object) -> None:
         waker.set_result(None)
 
 
-def _run_flagged(running: list[bool], fn: Callable[..., Any], *args: Any) -> Any:
+def _run_in_thread(
+    running: list[bool], fn: Callable[..., Any], *args: Any
+) -> tuple[Any, BaseException | None]:
+    # Every exception comes back as a value: StopIteration or GeneratorExit cannot travel
+    # through an asyncio future, and must still become the handler's error object.
     try:
-        return fn(*args)
+        return fn(*args), None
+    except BaseException as e:  # noqa: BLE001 - reported as the handler's error
+        return None, e
     finally:
         running[0] = False
 
@@ -354,12 +361,10 @@ class Runtime:
         self._max_threads = max_threads
         self._executor = None if self.is_async else self._new_executor()
 
-    def _new_executor(self) -> concurrent.futures.ThreadPoolExecutor:
+    def _new_executor(self) -> HandlerThreads:
         # Our own pool, sized to the concurrency limit: a handler never waits for a thread
         # while its timeout runs, as it would in a shared default executor.
-        return concurrent.futures.ThreadPoolExecutor(
-            max_workers=self._max_threads, thread_name_prefix="lambda_destinations"
-        )
+        return HandlerThreads(self._max_threads)
 
     def shutdown(self) -> None:
         """Release the handler threads; a thread still running a timed-out handler finishes."""
@@ -416,12 +421,12 @@ class Runtime:
         loop = asyncio.get_running_loop()
         running = [True]
         call = functools.partial(
-            _run_flagged, running, contextvars.copy_context().run, self.handler, *args
+            _run_in_thread, running, contextvars.copy_context().run, self.handler, *args
         )
         future = loop.run_in_executor(self._executor, call)
         ticket = self.watchdog.watch(future, None)
         try:
-            result = await future
+            result, error = await future
         except asyncio.CancelledError as e:
             if ticket.expired:
                 if running[0]:
@@ -435,6 +440,8 @@ class Runtime:
             return _fault_of(e, request_id)
         finally:
             ticket.done = True
+        if error is not None:
+            return _fault_of(error, request_id)
         return self._result(result, request_id)
 
     def _abandon_pool(self) -> None:

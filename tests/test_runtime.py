@@ -339,3 +339,46 @@ async def test_many_timeouts_and_successes_interleave_on_shared_workers(invoker_
     assert len(ok.records) == 13
     assert len(failed.records) == 7
     assert all(r.response_payload["errorType"] == "Sandbox.Timedout" for r in failed.records)
+
+
+@pytest.mark.parametrize("error", [StopIteration("done"), GeneratorExit()])
+async def test_sync_handler_raising_generator_signals_is_a_function_error(invoker_factory, error):
+    """StopIteration or GeneratorExit from a sync handler is its error object, nothing else."""
+
+    def handler(event):
+        raise error
+
+    record = await run_once(invoker_factory, handler)
+    assert record.response_payload["errorType"] == type(error).__name__
+    assert record.condition is Condition.RETRIES_EXHAUSTED
+
+
+def test_a_handler_thread_stuck_after_its_timeout_does_not_hold_up_exit(tmp_path):
+    """A sync handler blocked for good after its timeout never keeps the interpreter alive."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, threading
+            from lambda_destinations import AsyncInvoker
+
+            def stuck(event, context):
+                threading.Event().wait()
+
+            async def main():
+                async with AsyncInvoker(stuck, timeout=1, maximum_retry_attempts=0) as invoker:
+                    await invoker.invoke({})
+                print("closed")
+
+            asyncio.run(main())
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "closed"), result.stderr

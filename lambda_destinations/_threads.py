@@ -1,0 +1,91 @@
+"""Threads for sync handlers that never hold up the interpreter's exit.
+
+``ThreadPoolExecutor`` threads are joined at exit, so one handler stuck past its timeout would
+keep the process alive for good. These are daemon threads: by the time the interpreter exits,
+every event has been drained or reported, and only abandoned, timed-out handlers are left.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["HandlerThreads"]
+
+T = TypeVar("T")
+
+_Work = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+class HandlerThreads(concurrent.futures.Executor):
+    """At most *max_workers* daemon threads, started as work arrives and reused."""
+
+    def __init__(self, max_workers: int, name: str = "lambda_destinations") -> None:
+        self._max_workers = max_workers
+        self._name = name
+        self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        if kwargs:
+            msg = "HandlerThreads.submit takes positional arguments only"
+            raise TypeError(msg)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                msg = "cannot schedule new work after shutdown"
+                raise RuntimeError(msg)
+            self._work.put((future, fn, args))
+            if self._work.qsize() > self._idle and len(self._threads) < self._max_workers:
+                thread = threading.Thread(
+                    target=self._run, name=f"{self._name}_{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            item = self._work.get()
+            with self._lock:
+                self._idle -= 1
+            if item is None:
+                return
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to whoever awaits the future
+                future.set_exception(e)
+            else:
+                future.set_result(result)
+            del item, future, fn, args
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._work.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in threads:
+            self._work.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
