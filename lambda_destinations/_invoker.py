@@ -334,9 +334,21 @@ class AsyncInvoker:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> Self:
-        """Bind to the running event loop. ``invoke()`` does it for you on first use."""
-        self._bind()
+        """Bind to the running event loop. ``invoke()`` does it for you on first use.
+
+        An invoker already running on another loop (say, the background loop that sync code
+        started) stays there; invokes, joins and closes from here are handed over to it.
+        """
+        if self._elsewhere() is None:
+            self._bind()
         return self
+
+    def _elsewhere(self) -> asyncio.AbstractEventLoop | None:
+        # The invoker's loop, if it runs in another thread than the caller's loop.
+        own = self._loop
+        if own is None or not own.is_running() or own is asyncio.get_running_loop():
+            return None
+        return own
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -375,11 +387,18 @@ class AsyncInvoker:
         pending. With *raise_on_error*, the first function error of any attempt since the last
         such join is raised at once as `FunctionError`, instead of waiting out the retries.
         """
+        other = self._elsewhere()
+        if other is not None:
+            work = self.join(timeout=timeout, raise_on_error=raise_on_error)
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, other))
+            return
         limit = None if timeout is None else seconds("timeout", timeout)
         timer = self._clock.timeout(limit)
         try:
             async with timer:
                 await self._join(raise_on_error)
+            if not raise_on_error:
+                self._first_error = None  # what this join waited through is not news later
         except TimeoutError:
             if not timer.expired():
                 raise
@@ -395,7 +414,7 @@ class AsyncInvoker:
             raise JoinTimeoutError(message, pending) from None
 
     async def _join(self, raise_on_error: bool) -> None:
-        while True:
+        while self._state != _CLOSED:  # once closed, what did not end was reported
             if raise_on_error and self._first_error is not None:
                 request_id, payload = self._first_error
                 self._first_error = None
@@ -425,6 +444,10 @@ class AsyncInvoker:
         """
         if self._state == _CLOSED:
             return self._unfinished
+        other = self._elsewhere()
+        if other is not None:
+            work = self.aclose(timeout=timeout)
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, other))
         self._state = _CLOSING
         limit = self._drain_timeout if timeout is _UNSET else timeout
         try:
@@ -443,6 +466,7 @@ class AsyncInvoker:
                 task.cancel()
             self._runtime.shutdown()
             self._state = _CLOSED
+            self._all_done.set()
             for ev in self._unfinished:
                 logger.warning(
                     "%s closed before event %s ended (%s after %d attempt(s)); payload: %s",
@@ -636,6 +660,8 @@ class AsyncInvoker:
             response, error = await runtime.run(ev.body, request_id, context)
         finally:
             counters.concurrent_executions -= 1
+            if hooks:
+                self._emit("ConcurrentExecutions", counters.concurrent_executions, "Count", None)
         if hooks or self._lambda_logs:
             self._report(request_id, (clock.monotonic() - started) * 1000)
         if error is None:

@@ -243,3 +243,73 @@ def test_loop_shutting_down_without_aclose_reports_the_events(caplog):
     assert len(errors) == 1
     assert "shutting down without aclose(); 3 accepted event(s) will not end" in errors[0]
     assert all(request_id in errors[0] for request_id in ids)
+
+
+async def test_join_after_aclose_returns_at_once(invoker_factory):
+    """Once closed, join() returns: what did not end was already reported by aclose()."""
+
+    async def slow(event):
+        await asyncio.sleep(100)
+
+    invoker = invoker_factory(slow, timeout=900)
+    await invoker.invoke({})
+    (unfinished,) = await invoker.aclose(timeout=1)
+    assert unfinished.state == "running"
+    await invoker.join(timeout=1)
+
+
+async def test_a_plain_join_consumes_earlier_errors(invoker_factory):
+    """join(raise_on_error=True) never raises an error that an earlier join already waited out."""
+    from lambda_destinations import FunctionError
+
+    def handler(event):
+        if event["fail"]:
+            raise ValueError("old failure")
+        return "ok"
+
+    invoker = invoker_factory(handler, maximum_retry_attempts=0)
+    await invoker.invoke({"fail": True})
+    await invoker.join()
+    await invoker.invoke({"fail": False})
+    await invoker.join(raise_on_error=True)
+    await invoker.invoke({"fail": True})
+    with pytest.raises(FunctionError, match="old failure"):
+        await invoker.join(raise_on_error=True)
+
+
+def test_an_invoker_on_the_background_loop_can_be_joined_and_closed_from_a_new_loop(tmp_path):
+    """Sync code binds the invoker to the background loop; async code can still use it fully."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "mixed.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            from lambda_destinations import AsyncInvoker, InMemoryDestination
+
+            ok = InMemoryDestination()
+
+            async def work(event):
+                await asyncio.sleep(0.05)
+                return event["n"]
+
+            invoker = AsyncInvoker(work, on_success=ok)
+            invoker.invoke_nowait({"n": 1})  # no loop here: the background loop takes it
+
+            async def main():
+                async with invoker:
+                    await invoker.invoke({"n": 2})
+                    await asyncio.wait_for(invoker.join(), 5)
+                    print(sorted(r.response_payload for r in ok.records))
+
+            asyncio.run(main())
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "[1, 2]"), result.stderr

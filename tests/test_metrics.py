@@ -37,12 +37,15 @@ async def test_hooks_receive_every_data_point_in_order(invoker_factory):
     names = [m.name for m in seen]
     assert names == [
         "AsyncEventsReceived",
-        "AsyncEventAge", "Invocations", "ConcurrentExecutions", "Duration", "Errors",
-        "AsyncEventAge", "Invocations", "ConcurrentExecutions", "Duration", "Errors",
+        "AsyncEventAge", "Invocations", "ConcurrentExecutions", "ConcurrentExecutions",
+        "Duration", "Errors",
+        "AsyncEventAge", "Invocations", "ConcurrentExecutions", "ConcurrentExecutions",
+        "Duration", "Errors",
         "AsyncEventsDropped",
     ]  # fmt: skip
     assert {m.function_name for m in seen} == {"orders"}
     assert {m.request_id for m in seen if m.name != "ConcurrentExecutions"} == {response.request_id}
+    assert [m.value for m in seen if m.name == "ConcurrentExecutions"] == [1, 0, 1, 0]
     ages = [m.value for m in seen if m.name == "AsyncEventAge"]
     assert ages == [0, 60_000]
     assert next(m for m in seen if m.name == "AsyncEventAge").unit == "Milliseconds"
