@@ -18,6 +18,7 @@ from ._exceptions import (
     InvokerClosedError,
     JoinTimeoutError,
     LambdaDestinationsError,
+    PayloadWarning,
     RequestEntityTooLargeError,
 )
 from ._invoker import AsyncInvoker, InvokeResponse, UnfinishedEvent
@@ -59,6 +60,7 @@ __all__ = [
     "Metric",
     "MetricsHook",
     "MetricsSnapshot",
+    "PayloadWarning",
     "RequestContext",
     "RequestEntityTooLargeError",
     "ResponseContext",

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from ._invoker import AsyncInvoker, InvokeResponse
+from ._invoker import AsyncInvoker, InvokeResponse, UnfinishedEvent
 from ._payload import NO_PAYLOAD
 
 __all__ = ["AsyncFunction", "async_invoke"]
@@ -38,17 +38,21 @@ class AsyncFunction(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.__wrapped__(*args, **kwargs)
 
-    async def invoke(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
-        """Queue an event for the function; see `AsyncInvoker.invoke`."""
+    def invoke(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
+        """Queue an event for the function, from async or sync code; see `AsyncInvoker.invoke`."""
         return self.invoker.invoke_nowait(payload)
 
     def invoke_nowait(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
-        """Queue an event from sync code running on the event loop's thread."""
+        """The same as `invoke`; thread-safe."""
         return self.invoker.invoke_nowait(payload)
 
-    async def join(self) -> None:
-        """Wait until every event queued so far has ended."""
-        await self.invoker.join()
+    async def join(self, *, timeout: float | None = None, raise_on_error: bool = False) -> None:
+        """Wait until every event queued so far has ended; see `AsyncInvoker.join`."""
+        await self.invoker.join(timeout=timeout, raise_on_error=raise_on_error)
+
+    async def aclose(self) -> tuple[UnfinishedEvent, ...]:
+        """Drain and close the function's invoker; see `AsyncInvoker.aclose`."""
+        return await self.invoker.aclose()
 
 
 @overload

@@ -17,12 +17,17 @@ __all__ = [
     "InvokerClosedError",
     "JoinTimeoutError",
     "LambdaDestinationsError",
+    "PayloadWarning",
     "RequestEntityTooLargeError",
 ]
 
 
 class LambdaDestinationsError(Exception):
     """Base class of every error raised by lambda_destinations."""
+
+
+class PayloadWarning(UserWarning):
+    """A payload that is valid but almost certainly not what the caller meant."""
 
 
 class ConfigurationError(LambdaDestinationsError, ValueError):

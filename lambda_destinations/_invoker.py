@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, Final, Self
 
 import tenacity
@@ -70,10 +70,18 @@ Sender = Callable[[Any], Awaitable[None] | None]
 
 @frozen
 class InvokeResponse:
-    """What ``invoke()`` answers at once: AWS's 202 and the request id; never the outcome."""
+    """What ``invoke()`` answers at once: AWS's 202 and the request id; never the outcome.
+
+    It can be awaited (giving itself), so ``await invoker.invoke(...)`` in async code and
+    ``invoker.invoke(...)`` in sync code both queue the event at the call.
+    """
 
     request_id: str
     status_code: int = 202
+
+    def __await__(self) -> Generator[None, None, InvokeResponse]:
+        yield from ()
+        return self
 
 
 @frozen
@@ -264,6 +272,20 @@ class AsyncInvoker:
         Events already queued keep flowing; each decision uses the settings current when it
         is made. Passing ``None`` for a destination removes it.
         """
+        given = (
+            maximum_retry_attempts,
+            maximum_event_age_in_seconds,
+            retry_wait,
+            on_success,
+            on_failure,
+            dead_letter_queue,
+        )
+        if all(value is _UNSET for value in given):
+            msg = (
+                "You must specify at least one of error handling or destination setting. "
+                "(update_config() was called with no setting.)"
+            )
+            raise ConfigurationError(msg)
         changes: dict[str, Any] = {}
         if maximum_retry_attempts is not _UNSET:
             retries = whole("maximum_retry_attempts", maximum_retry_attempts)
@@ -283,6 +305,12 @@ class AsyncInvoker:
             )
             changes["maximum_event_age_in_seconds"] = age
         if retry_wait is not _UNSET:
+            if isinstance(retry_wait, type):
+                msg = (
+                    f"retry_wait={retry_wait.__name__} is a class: pass an instance, such as "
+                    f"{retry_wait.__name__}()"
+                )
+                raise ConfigurationError(msg)
             if not callable(retry_wait):
                 msg = (
                     f"retry_wait={retry_wait!r} is not a wait strategy: pass a tenacity wait "
@@ -482,12 +510,15 @@ class AsyncInvoker:
 
     # -- accepting events -----------------------------------------------------------------
 
-    async def invoke(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
+    def invoke(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
         """Queue *payload* and answer at once with 202 and a request id (AWS's Event invoke).
 
         *payload* is a JSON-serialisable value, or ``bytes`` holding a JSON document (kept byte
-        for byte); no payload means ``{}``. Raises `InvalidRequestContentError`,
-        `RequestEntityTooLargeError` or `InvokerClosedError`; nothing is queued then.
+        for byte); no argument means ``{}``, ``None`` is JSON ``null``. A ``str`` is a JSON
+        string: to send a JSON document you already have as text, pass it as bytes. Raises
+        `InvalidRequestContentError`, `RequestEntityTooLargeError` or `InvokerClosedError`;
+        nothing is queued then. The event is queued by the call itself; awaiting the response
+        (``await invoker.invoke(...)``) is optional. Thread-safe, like `invoke_nowait`.
         """
         return self.invoke_nowait(payload)
 

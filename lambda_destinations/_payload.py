@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
+import warnings
 from typing import Any, Final
 
-from ._exceptions import InvalidRequestContentError, RequestEntityTooLargeError
+from ._exceptions import InvalidRequestContentError, PayloadWarning, RequestEntityTooLargeError
 
 __all__ = ["DEFAULT_PAYLOAD_LIMIT", "NO_PAYLOAD", "encode_payload"]
+
+_HERE: Final = os.path.dirname(__file__) + os.sep
 
 #: AWS's asynchronous payload limit since October 2025 (it was 262,144 bytes before).
 DEFAULT_PAYLOAD_LIMIT: Final = 1_048_576
@@ -40,6 +45,31 @@ _encode = json.JSONEncoder(allow_nan=False).encode
 _BINARY = (bytes, bytearray, memoryview)
 
 
+def _warn_if_document(payload: str) -> None:
+    # boto3 habit: Payload=json.dumps(event). Here that sends a JSON *string*.
+    if payload.lstrip()[:1] not in ("{", "["):
+        return
+    try:
+        json.loads(payload)
+    except ValueError:
+        return
+    warnings.warn(
+        "invoke() got a str holding a JSON document: it is sent as one JSON string, so the "
+        "handler receives text, not the document. Pass the value itself, or the document as "
+        "bytes (payload.encode()) to send it as is.",
+        PayloadWarning,
+        stacklevel=_outside_the_library(),
+    )
+
+
+def _outside_the_library() -> int:
+    # The stack level of the first frame that is not ours: the caller's line gets the warning.
+    level, frame = 1, inspect.currentframe()
+    while frame is not None and frame.f_code.co_filename.startswith(_HERE):
+        level, frame = level + 1, frame.f_back
+    return level - 1
+
+
 def encode_payload(payload: object, limit: int) -> str:
     """Return the JSON text to queue, or raise an `InvokeError` naming the problem.
 
@@ -64,6 +94,8 @@ def encode_payload(payload: object, limit: int) -> str:
             msg = f"Could not parse request body into json: {e}"
             raise InvalidRequestContentError(msg) from None
         return text
+    if isinstance(payload, str):
+        _warn_if_document(payload)
     try:
         # ensure_ascii keeps the text ASCII, so its length is its size in bytes.
         text = _encode(payload)

@@ -142,7 +142,10 @@ def _handler_frames(exc: BaseException) -> list[str]:
 
 def error_object(exc: BaseException, request_id: str) -> Attempt:
     """The runtime's object for an unhandled exception, in the runtime's key order."""
-    message = str(exc)
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the error itself
+        message = f"<exception str() failed: {type(exc).__name__}>"
     payload = {
         "errorMessage": message,
         "errorType": type(exc).__name__,

@@ -157,3 +157,11 @@ def test_inconsistent_identity_is_refused(options, message):
     """Qualifiers, names, regions and accounts are checked with a message naming the fix."""
     with pytest.raises(ConfigurationError, match=message):
         AsyncInvoker(handler, **options)
+
+
+def test_retry_wait_class_instead_of_instance_is_refused():
+    """Passing a tenacity wait class (no parentheses) is caught, suggesting the instance."""
+    import tenacity
+
+    with pytest.raises(ConfigurationError, match=r"wait_exponential\(\)"):
+        AsyncInvoker(handler, retry_wait=tenacity.wait_exponential)  # type: ignore[arg-type]

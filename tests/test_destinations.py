@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import pytest
 from lambda_destinations import (
@@ -253,3 +254,28 @@ async def test_in_memory_destination_can_be_awaited(invoker_factory, in_memory_d
     assert len(records) == 3
     with pytest.raises(TimeoutError, match="holds 3 item"):
         await in_memory_destination.wait_for(4, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"on_success": InMemoryDestination},
+            "is a class: pass an instance, InMemoryDestination()",
+        ),
+        ({"on_failure": lambda: None}, "cannot be called with one argument"),
+        ({"dead_letter_queue": InMemoryDestination()}, "use InMemoryDeadLetterQueue()"),
+        ({"on_success": InMemoryDeadLetterQueue()}, "use InMemoryDestination()"),
+    ],
+)
+def test_destination_mistakes_are_caught_when_configured(options, message):
+    """Common mistakes with destinations fail at configuration, saying what to pass instead."""
+    with pytest.raises(TypeError, match=re.escape(message)):
+        AsyncInvoker(succeed, **options)
+
+
+def test_update_config_without_settings_is_refused_like_aws():
+    """update_config() with nothing to change answers with AWS's message."""
+    invoker = AsyncInvoker(succeed)
+    with pytest.raises(ConfigurationError, match="You must specify at least one of error handling"):
+        invoker.update_config()

@@ -164,3 +164,46 @@ def test_request_ids_are_random_uuid4s():
         parsed = uuid.UUID(text)
         assert str(parsed) == text
         assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+
+
+async def test_a_str_holding_a_json_document_warns_and_is_sent_as_a_string(invoker_factory):
+    """invoke(json.dumps(event)) warns: the handler would get text, not the document."""
+    from lambda_destinations import InMemoryDestination, PayloadWarning
+
+    ok = InMemoryDestination()
+    invoker = invoker_factory(echo, on_success=ok)
+    with pytest.warns(PayloadWarning, match="bytes") as caught:
+        invoker.invoke(json.dumps({"orderId": 1}))
+    assert caught[0].filename == __file__
+    await invoker.join()
+    assert ok.records[0].request_payload == '{"orderId": 1}'
+
+
+async def test_plain_strings_do_not_warn(invoker_factory):
+    """A str that is not a JSON document is an ordinary JSON string payload."""
+    import warnings
+
+    invoker = invoker_factory(echo)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        invoker.invoke("hello")
+        invoker.invoke("[not json")
+
+
+def test_invoke_queues_without_await_and_its_response_can_be_awaited():
+    """invoke() queues at the call; its response is awaitable, for async and sync code alike."""
+    import asyncio
+
+    from lambda_destinations import AsyncInvoker, InMemoryDestination
+
+    ok = InMemoryDestination()
+
+    async def main() -> None:
+        async with AsyncInvoker(echo, on_success=ok) as invoker:
+            first = invoker.invoke({"n": 1})
+            second = await invoker.invoke({"n": 2})
+            assert (await first) is first
+            assert second.status_code == 202
+
+    asyncio.run(main())
+    assert sorted(r.request_payload["n"] for r in ok.records) == [1, 2]

@@ -382,3 +382,18 @@ def test_a_handler_thread_stuck_after_its_timeout_does_not_hold_up_exit(tmp_path
         [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
     )
     assert (result.returncode, result.stdout.strip()) == (0, "closed"), result.stderr
+
+
+async def test_exception_with_a_broken_str_still_gives_an_error_object(invoker_factory):
+    """An exception whose __str__ raises is still the handler's error, retried as usual."""
+
+    class Weird(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no str for you")
+
+    def handler(event):
+        raise Weird
+
+    record = await run_once(invoker_factory, handler)
+    assert record.response_payload["errorType"] == "Weird"
+    assert record.response_payload["errorMessage"] == "<exception str() failed: Weird>"
