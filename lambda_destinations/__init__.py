@@ -7,7 +7,7 @@ dead-letter queue. ``lambda_destinations.testing`` runs it all on virtual time.
 
 from ._clock import Clock, SystemClock
 from ._config import AWS_RETRY_WAIT, EventInvokeConfig
-from ._context import LambdaContext
+from ._context import CognitoIdentity, LambdaContext
 from ._dead_letter import DeadLetterMessage
 from ._decorator import AsyncFunction, async_invoke
 from ._exceptions import (
@@ -38,6 +38,7 @@ __all__ = [
     "AsyncFunction",
     "AsyncInvoker",
     "Clock",
+    "CognitoIdentity",
     "Condition",
     "ConfigurationError",
     "DeadLetterMessage",

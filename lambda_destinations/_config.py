@@ -44,7 +44,7 @@ DEFAULT_CONCURRENCY: Final = 1000
 
 _OPT_OUT = "Pass aws_limits=False to go beyond AWS's limits in process."
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_VERSION = re.compile(r"[0-9]{1,20}")
+_VERSION = re.compile(r"[1-9][0-9]{0,19}")
 _ALIAS = re.compile(r"(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}")
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 _ACCOUNT = re.compile(r"\d{12}")
@@ -99,7 +99,10 @@ def whole(name: str, value: object) -> int:
 def in_range(
     name: str, value: float, low: float, high: float | None, aws_name: str, aws_limits: bool
 ) -> None:
-    """Check *value* against AWS's range, or only against sanity when limits are off."""
+    """Check *value* against AWS's range, or only against sanity when limits are off.
+
+    With AWS's limits every one of these settings is a whole number, as AWS's API takes it.
+    """
     if not aws_limits:
         if value < 0 or (value == 0 and low > 0):
             msg = f"{name}={value!r} must be {'positive' if low > 0 else 'zero or more'}"
@@ -116,6 +119,9 @@ def in_range(
             f"'{_aws_number(value)}' at '{aws_name}' failed to satisfy constraint: Member must "
             f'have value {bound}". {_OPT_OUT}'
         )
+        raise ConfigurationError(msg)
+    if isinstance(value, float) and not value.is_integer():
+        msg = f"{name}={value!r}: AWS takes whole seconds here. {_OPT_OUT}"
         raise ConfigurationError(msg)
 
 
@@ -196,8 +202,20 @@ class FunctionIdentity:
         return cls(function_name, qualifier, executed_version, region, account_id)
 
     @property
+    def partition(self) -> str:
+        """AWS's partition of the region: ``aws``, ``aws-cn`` or ``aws-us-gov``."""
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+    @property
     def unqualified_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
+        return (
+            f"arn:{self.partition}:lambda:{self.region}:{self.account_id}:function:"
+            f"{self.function_name}"
+        )
 
     @property
     def function_arn(self) -> str:

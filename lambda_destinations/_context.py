@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+from attrs import frozen
 
 from ._clock import Clock
 
-__all__ = ["LambdaContext"]
+__all__ = ["CognitoIdentity", "LambdaContext"]
+
+
+@frozen
+class CognitoIdentity:
+    """``context.identity``: the runtime always sets it; both ids are ``None`` for async calls."""
+
+    cognito_identity_id: str | None = None
+    cognito_identity_pool_id: str | None = None
+
+
+_NO_IDENTITY = CognitoIdentity()
 
 
 class LambdaContext:
@@ -52,7 +66,7 @@ class LambdaContext:
         self.log_group_name = log_group_name
         self.log_stream_name = log_stream_name
         # Asynchronous invocations carry neither a Cognito identity nor a client context.
-        self.identity: Any = None
+        self.identity: CognitoIdentity = _NO_IDENTITY
         self.client_context: Any = None
         self.tenant_id: str | None = None
         self._deadline = deadline
@@ -61,6 +75,14 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before this attempt times out (never negative)."""
         return max(0, int((self._deadline - self._clock.monotonic()) * 1000))
+
+    def log(self, message: object) -> None:
+        """Write *message* to standard output, as the runtime's ``context.log`` does."""
+        sys.stdout.write(str(message))
+
+    def w3c(self) -> dict[str, str]:
+        """W3C trace-context fields of the invoke; asynchronous invokes carry none."""
+        return {}
 
     def __repr__(self) -> str:
         return (

@@ -165,3 +165,32 @@ def test_retry_wait_class_instead_of_instance_is_refused():
 
     with pytest.raises(ConfigurationError, match=r"wait_exponential\(\)"):
         AsyncInvoker(handler, retry_wait=tenacity.wait_exponential)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("region", "arn"),
+    [
+        ("cn-north-1", "arn:aws-cn:lambda:cn-north-1:123456789012:function:f:$LATEST"),
+        ("us-gov-west-1", "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f:$LATEST"),
+        ("eu-central-1", "arn:aws:lambda:eu-central-1:123456789012:function:f:$LATEST"),
+    ],
+)
+def test_the_arn_partition_follows_the_region(region, arn):
+    """China and GovCloud regions get their own ARN partition."""
+    assert AsyncInvoker(handler, function_name="f", region=region).function_arn == arn
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("timeout", 1.5), ("maximum_event_age_in_seconds", 60.5)]
+)
+def test_aws_takes_whole_seconds(option, value):
+    """With AWS's limits, timeouts and ages are whole seconds, as AWS's API takes them."""
+    with pytest.raises(ConfigurationError, match="whole seconds"):
+        AsyncInvoker(handler, **{option: value})
+    AsyncInvoker(handler, aws_limits=False, **{option: value})
+
+
+def test_version_zero_does_not_exist():
+    """Lambda versions start at 1."""
+    with pytest.raises(ConfigurationError, match="neither"):
+        AsyncInvoker(handler, qualifier="0")

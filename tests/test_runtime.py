@@ -247,7 +247,11 @@ async def test_context_has_every_runtime_attribute(invoker_factory):
             aws_request_id=context.aws_request_id,
             log_group_name=context.log_group_name,
             log_stream_name=context.log_stream_name,
-            identity=context.identity,
+            identity=(
+                context.identity.cognito_identity_id,
+                context.identity.cognito_identity_pool_id,
+            ),
+            w3c=context.w3c(),
             client_context=context.client_context,
             tenant_id=context.tenant_id,
             remaining=context.get_remaining_time_in_millis(),
@@ -265,7 +269,8 @@ async def test_context_has_every_runtime_attribute(invoker_factory):
         "memory_limit_in_mb": "512",
         "aws_request_id": record.request_id,
         "log_group_name": "/aws/lambda/orders",
-        "identity": None,
+        "identity": (None, None),
+        "w3c": {},
         "client_context": None,
         "tenant_id": None,
         "remaining": 30_000,
@@ -397,3 +402,13 @@ async def test_exception_with_a_broken_str_still_gives_an_error_object(invoker_f
     record = await run_once(invoker_factory, handler)
     assert record.response_payload["errorType"] == "Weird"
     assert record.response_payload["errorMessage"] == "<exception str() failed: Weird>"
+
+
+async def test_context_log_writes_to_standard_output(invoker_factory, capsys):
+    """context.log() writes the message to stdout, as the runtime's does."""
+
+    def handler(event, context):
+        context.log("hello from the handler\n")
+
+    await run_once(invoker_factory, handler)
+    assert "hello from the handler\n" in capsys.readouterr().out
