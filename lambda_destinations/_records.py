@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 __all__ = ["Condition", "ExecutionRecord", "RequestContext", "ResponseContext"]
 
@@ -82,6 +82,25 @@ class ResponseContext:
         if self.function_error is not None:
             d["functionError"] = self.function_error
         return d
+
+
+_scanner = json.JSONDecoder()
+
+
+def _raw_value(text: str, key: str, start: int) -> tuple[str, int] | None:
+    # The exact text of a top-level value. In AWS's key order the first match of the key
+    # after *start* is the top-level one: the values before it hold no unescaped quotes.
+    at = text.find(key, start)
+    if at < 0:
+        return None
+    begin = at + len(key)
+    while begin < len(text) and text[begin] in " \t\r\n":
+        begin += 1
+    try:
+        _, end = _scanner.raw_decode(text, begin)
+    except ValueError:
+        return None
+    return text[begin:end], end
 
 
 def _same_json(text: str | None) -> Any:
@@ -213,5 +232,22 @@ class ExecutionRecord:
 
     @classmethod
     def from_json(cls, data: str | bytes) -> ExecutionRecord:
-        """Read a record from AWS's JSON text, e.g. an SQS message body."""
-        return cls.from_dict(json.loads(data))
+        """Read a record from AWS's JSON text, e.g. an SQS message body.
+
+        The payloads keep their text exactly, so ``to_json()`` gives the same bytes back.
+        """
+        text = data.decode() if isinstance(data, bytes | bytearray) else data
+        record = cls.from_dict(json.loads(text))
+        request_json = _raw_value(text, '"requestPayload":', 0)
+        if request_json is None:
+            return record
+        response_json = None
+        if record.response_context is not None:
+            response_json = _raw_value(text, '"responsePayload":', request_json[1])
+            if response_json is None:
+                return record
+        return evolve(
+            record,
+            request_payload_json=request_json[0],
+            response_payload_json=None if response_json is None else response_json[0],
+        )

@@ -179,3 +179,33 @@ def test_round_trip_through_aws_json(request, response, count, condition):
     again = ExecutionRecord.from_json(record.to_json())
     assert again == record
     assert again.to_dict() == record.to_dict()
+
+
+def test_from_json_keeps_aws_bytes_exactly():
+    """A record read from AWS's bytes writes back exactly the same bytes."""
+    aws = (
+        b'{"version":"1.0","timestamp":"2019-11-24T23:08:25.651Z","requestContext":'
+        b'{"requestId":"c2a6f2ae-7dbb-4d22-8782-d0485c9877e2","functionArn":'
+        b'"arn:aws:lambda:us-east-1:123456789012:function:event-destinations:$LATEST",'
+        b'"condition":"Success","approximateInvokeCount":1},"requestPayload":'
+        b'{"Success":true,"responsePayload":"a key inside the event"},"responseContext":'
+        b'{"statusCode":200,"executedVersion":"$LATEST"},"responsePayload":{"ok": [1, 2]}}'
+    )
+    record = ExecutionRecord.from_json(aws)
+    assert record.to_json() == aws
+    assert record.request_payload == {"Success": True, "responsePayload": "a key inside the event"}
+    assert record.response_payload == {"ok": [1, 2]}
+
+
+@given(request=json_values, response=json_values)
+def test_from_json_round_trips_bytes_of_any_payload(request, response):
+    """Any record's AWS bytes survive from_json() then to_json() unchanged."""
+    record = ExecutionRecord(
+        MOMENT.replace(microsecond=0),
+        RequestContext("id", ARN, Condition.RETRIES_EXHAUSTED, 3),
+        json.dumps(request, separators=(",", ":")),
+        ResponseContext(200, "$LATEST", "Unhandled"),
+        json.dumps(response),
+    )
+    raw = record.to_json()
+    assert ExecutionRecord.from_json(raw).to_json() == raw
