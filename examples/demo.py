@@ -62,8 +62,8 @@ async def main() -> None:
     ) as invoker:
         accepted = await invoker.invoke({"Success": True})
         print(f"invoke -> {accepted.status_code}, request id {accepted.request_id}")
-        rejected = await invoker.invoke({"Success": False})
-        print(f"invoke -> {rejected.status_code}, request id {rejected.request_id}")
+        failing = await invoker.invoke({"Success": False})
+        print(f"invoke -> {failing.status_code}, request id {failing.request_id}")
         await invoker.join()
     wall = time.perf_counter() - began
 
