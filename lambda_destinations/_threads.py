@@ -11,13 +11,14 @@ import concurrent.futures
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 __all__ = ["HandlerThreads"]
 
 T = TypeVar("T")
 
-_Work = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+_Work = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
 
 class HandlerThreads(concurrent.futures.Executor):
@@ -28,23 +29,22 @@ class HandlerThreads(concurrent.futures.Executor):
         self._name = name
         self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        # One permit per thread waiting for work: a new thread starts only when none waits.
+        self._idle = threading.Semaphore(0)
         self._threads: list[threading.Thread] = []
-        self._idle = 0
         self._closed = False
 
-    def submit(
-        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
-    ) -> concurrent.futures.Future[T]:
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         if kwargs:
             msg = "HandlerThreads.submit takes positional arguments only"
             raise TypeError(msg)
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        future: Future[T] = Future()
         with self._lock:
             if self._closed:
                 msg = "cannot schedule new work after shutdown"
                 raise RuntimeError(msg)
             self._work.put((future, fn, args))
-            if self._work.qsize() > self._idle and len(self._threads) < self._max_workers:
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
                 thread = threading.Thread(
                     target=self._run, name=f"{self._name}_{len(self._threads)}", daemon=True
                 )
@@ -53,24 +53,22 @@ class HandlerThreads(concurrent.futures.Executor):
         return future
 
     def _run(self) -> None:
+        work = self._work
         while True:
-            with self._lock:
-                self._idle += 1
-            item = self._work.get()
-            with self._lock:
-                self._idle -= 1
+            item = work.get()
             if item is None:
                 return
             future, fn, args = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                result = fn(*args)
-            except BaseException as e:  # noqa: BLE001 - handed to whoever awaits the future
-                future.set_exception(e)
-            else:
-                future.set_result(result)
-            del item, future, fn, args
+            del item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args)
+                except BaseException as e:  # noqa: BLE001 - handed to whoever awaits it
+                    future.set_exception(e)
+                else:
+                    future.set_result(result)
+            del future, fn, args
+            self._idle.release()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
