@@ -47,7 +47,7 @@ from ._exceptions import (
 )
 from ._metrics import Counters, Metric, MetricsHook, MetricsSnapshot
 from ._payload import DEFAULT_PAYLOAD_LIMIT, NO_PAYLOAD, encode_payload
-from ._queue import QUEUED, RUNNING, WAITING, EventQueue, QueuedEvent
+from ._queue import QUEUED, RUNNING, WAITING, EventQueue, QueuedEvent, State
 from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
 from ._runtime import Runtime
 from .destinations import DeadLetterQueueLike, DestinationLike, InvokerDestination, as_sender
@@ -91,7 +91,7 @@ class UnfinishedEvent:
     request_id: str
     payload_json: str
     attempts: int
-    state: str
+    state: State
 
 
 class AsyncInvoker:

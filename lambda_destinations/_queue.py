@@ -6,15 +6,17 @@ three methods of `EventQueue`; nothing else in the invoker knows how events are 
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 import tenacity
 
-__all__ = ["QUEUED", "RUNNING", "WAITING", "EventQueue", "QueuedEvent"]
+__all__ = ["QUEUED", "RUNNING", "WAITING", "EventQueue", "QueuedEvent", "State"]
 
-QUEUED: Final = "queued"
-RUNNING: Final = "running"
-WAITING: Final = "waiting to retry"
+QUEUED: Final[Literal["queued"]] = "queued"
+RUNNING: Final[Literal["running"]] = "running"
+WAITING: Final[Literal["waiting to retry"]] = "waiting to retry"
+#: Where an accepted event is: the `UnfinishedEvent.state` of a report.
+State = Literal["queued", "running", "waiting to retry"]
 
 
 class QueuedEvent:
@@ -38,7 +40,7 @@ class QueuedEvent:
         #: When it was accepted, on the invoker's monotonic clock.
         self.accepted_at = accepted_at
         self.attempts = 0
-        self.state = QUEUED
+        self.state: State = QUEUED
         #: The last failed attempt's error object (JSON text) and message.
         self.response: str | None = None
         self.error_message = ""

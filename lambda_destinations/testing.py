@@ -19,6 +19,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ._clock import Clock, SystemClock
+from ._config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FunctionIdentity
+from ._context import LambdaContext
+from ._invoker import new_request_id
 from ._records import ExecutionRecord
 from ._virtual_clock import VirtualClock
 
@@ -28,6 +32,7 @@ __all__ = [
     "TIMESTAMP",
     "VirtualClock",
     "assert_record",
+    "lambda_context",
     "record_shape",
 ]
 
@@ -35,6 +40,39 @@ __all__ = [
 REQUEST_ID: Final = "<request-id>"
 TIMESTAMP: Final = "<timestamp>"
 STACK_TRACE: Final = "<stack-trace>"
+
+
+def lambda_context(
+    *,
+    function_name: str = "function",
+    request_id: str | None = None,
+    timeout: float = 3,
+    memory_size: int = 128,
+    qualifier: str = "$LATEST",
+    executed_version: str | None = None,
+    region: str = DEFAULT_REGION,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+    clock: Clock | None = None,
+) -> LambdaContext:
+    """A context like the invoker gives a handler, to call a handler directly in a test.
+
+    Its remaining time counts down from *timeout* on *clock* (default: real time), starting now.
+    """
+    identity = FunctionIdentity.build(
+        function_name, qualifier, executed_version, region, account_id
+    )
+    clock = SystemClock() if clock is None else clock
+    return LambdaContext(
+        function_name=identity.function_name,
+        function_version=identity.executed_version,
+        invoked_function_arn=identity.invoked_function_arn,
+        memory_limit_in_mb=str(memory_size),
+        aws_request_id=new_request_id() if request_id is None else request_id,
+        log_group_name=f"/aws/lambda/{identity.function_name}",
+        log_stream_name=f"{clock.now():%Y/%m/%d}/[{identity.executed_version}]{'0' * 32}",
+        deadline=clock.monotonic() + timeout,
+        clock=clock,
+    )
 
 
 def record_shape(record: ExecutionRecord | Mapping[str, Any], *, stack_trace: bool = False) -> Any:

@@ -139,3 +139,19 @@ def test_plugin_runs_async_tests_without_other_plugins(pytester):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_lambda_context_lets_a_test_call_a_handler_directly(virtual_clock):
+    """testing.lambda_context() builds the context a handler expects, on the given clock."""
+    from lambda_destinations.testing import lambda_context
+
+    def handler(event, context):
+        return context.function_name, context.get_remaining_time_in_millis(), context.aws_request_id
+
+    context = lambda_context(
+        function_name="orders", timeout=30, clock=virtual_clock, request_id="r-1"
+    )
+    assert handler({}, context) == ("orders", 30_000, "r-1")
+    assert context.invoked_function_arn == "arn:aws:lambda:us-east-1:123456789012:function:orders"
+    virtual_clock.advance(10)
+    assert context.get_remaining_time_in_millis() == 20_000
