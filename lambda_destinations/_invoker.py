@@ -62,6 +62,10 @@ _OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
 _UNSET: Final[Any] = object()
 # How many events a worker may run back to back before it lets other tasks run.
 _EVENTS_PER_TURN: Final = 32
+# How often a thread waiting for its event to be accepted checks that the loop still runs.
+_HANDOFF_POLL: Final = 0.05
+# Loop turns aclose() gives cancelled tasks to end before it returns.
+_WIND_DOWN_TURNS: Final = 3
 # DLQ attributes for an event that never ran: AWS's answer to a throttled invoke (assumption).
 _THROTTLE_CODE, _THROTTLE_MESSAGE = "429", "Rate Exceeded."
 
@@ -177,7 +181,7 @@ class AsyncInvoker:
             handler,
             timeout=self._timeout,
             clock=self._clock,
-            max_threads=max(1, min(self._concurrency, DEFAULT_CONCURRENCY)),
+            max_threads=max(1, self._concurrency),
         )
         self._config = EventInvokeConfig(
             maximum_retry_attempts=2,
@@ -210,6 +214,7 @@ class AsyncInvoker:
         self._state = _OPEN
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unfinished: tuple[UnfinishedEvent, ...] = ()
+        self._closing: asyncio.Future[None] | None = None
         self._reset_loop_state()
 
     def _reset_loop_state(self) -> None:
@@ -388,13 +393,22 @@ class AsyncInvoker:
         loop = asyncio.get_running_loop()
         if self._loop is loop:
             return loop
-        if self._loop is not None and not self._loop.is_closed() and self._loop.is_running():
-            msg = (
-                f"{self!r} is bound to another running event loop; invoke it from that loop's "
-                "thread"
-            )
-            raise RuntimeError(msg)
-        if self._inflight:
+        old = self._loop
+        if old is not None and not old.is_closed():
+            if old.is_running():
+                msg = (
+                    f"{self!r} is bound to another running event loop; invoke it from that "
+                    "loop's thread"
+                )
+                raise RuntimeError(msg)
+            if self._inflight or self._deliveries:
+                msg = (
+                    f"{self!r} is bound to an event loop that is not running but still holds "
+                    f"{len(self._inflight)} event(s): run that loop until they end (join()), "
+                    "or aclose() the invoker, before using it from another loop"
+                )
+                raise RuntimeError(msg)
+        elif self._inflight:
             lost = ", ".join(self._inflight)
             logger.warning("event loop of %s closed with events in flight: %s", self, lost)
         self._loop = loop
@@ -476,7 +490,11 @@ class AsyncInvoker:
         if other is not None:
             work = self.aclose(timeout=timeout)
             return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, other))
+        if self._state == _CLOSING and self._closing is not None:
+            await asyncio.shield(self._closing)  # another caller is closing: share its report
+            return self._unfinished
         self._state = _CLOSING
+        self._closing = asyncio.get_running_loop().create_future()
         limit = self._drain_timeout if timeout is _UNSET else timeout
         try:
             if self._loop is not None and not self._loop.is_closed():
@@ -504,8 +522,14 @@ class AsyncInvoker:
                     ev.attempts,
                     ev.payload_json,
                 )
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+            # A few turns let the cancelled tasks wind down; a handler that ignores its
+            # cancellation is left behind rather than holding aclose() forever.
+            for _ in range(_WIND_DOWN_TURNS):
+                if all(task.done() for task in tasks):
+                    break
+                await asyncio.sleep(0)
+            if self._closing is not None and not self._closing.done():
+                self._closing.set_result(None)
         return self._unfinished
 
     # -- accepting events -----------------------------------------------------------------
@@ -560,6 +584,8 @@ class AsyncInvoker:
         accepted: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def accept() -> None:
+            if not accepted.set_running_or_notify_cancel():
+                return  # the caller gave up: its loop stopped before this ran
             try:
                 if self._loop is not target:
                     self._bind()
@@ -569,9 +595,19 @@ class AsyncInvoker:
             else:
                 accepted.set_result(None)
 
-        target.call_soon_threadsafe(accept)
-        accepted.result()
-        return InvokeResponse(request_id)
+        try:
+            target.call_soon_threadsafe(accept)
+        except RuntimeError:
+            raise self._closed_error() from None  # the loop closed under us
+        while True:
+            try:
+                accepted.result(timeout=_HANDOFF_POLL)
+            except TimeoutError:
+                if (target.is_closed() or not target.is_running()) and accepted.cancel():
+                    msg = f"{self!r}: its event loop stopped before the event was accepted"
+                    raise InvokerClosedError(msg) from None
+            else:
+                return InvokeResponse(request_id)
 
     def _closed_error(self) -> InvokerClosedError:
         msg = f"{self!r} is {self._state} and accepts no more events: create a new invoker"
@@ -923,8 +959,11 @@ async def _contained(pending: Awaitable[object]) -> BaseException | None:
     # a task would stop the whole event loop.
     try:
         await pending
-    except asyncio.CancelledError:
-        raise
+    except asyncio.CancelledError as e:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # cut off by the delivery timeout or by aclose()
+        return e  # the destination raised it itself
     except BaseException as e:  # noqa: BLE001 - counted and logged as a failed delivery
         return e
     return None

@@ -17,7 +17,7 @@ import os
 import re
 import traceback
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable
 from types import CodeType, TracebackType
 from typing import Any, Final
 
@@ -191,7 +191,10 @@ class _Ticket:
     __slots__ = ("deadline", "done", "expired", "handler", "waker")
 
     def __init__(
-        self, deadline: float, waker: asyncio.Future[Any], handler: asyncio.Task[Any] | None
+        self,
+        deadline: float,
+        waker: asyncio.Future[Any] | None,
+        handler: asyncio.Task[Any] | None,
     ) -> None:
         self.deadline = deadline
         self.waker = waker
@@ -205,8 +208,8 @@ class Watchdog:
 
     Every attempt of a function shares one timeout, so deadlines fall in the order attempts
     start: a FIFO of tickets is enough, and starting an attempt never re-arms anything. At the
-    deadline the future the worker awaits is cancelled, so the worker moves on even when the
-    handler ignores its own cancellation.
+    deadline it cancels what the attempt waits on: the worker task running an async handler,
+    or the future of a sync handler's thread.
     """
 
     __slots__ = ("_clock", "_task", "_tickets", "_timeout", "_wake")
@@ -218,15 +221,15 @@ class Watchdog:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
 
-    def watch(self, waker: asyncio.Future[Any], handler: asyncio.Task[Any] | None) -> _Ticket:
-        """Cancel *waker* (and *handler*) if the attempt is not done by its deadline."""
-        ticket = _Ticket(self._clock.monotonic() + self._timeout, waker, handler)
+    def watch(self, waker: asyncio.Future[Any] | None, task: asyncio.Task[Any] | None) -> _Ticket:
+        """Cancel *waker* or *task* if the attempt is not done by its deadline."""
+        ticket = _Ticket(self._clock.monotonic() + self._timeout, waker, task)
         tickets = self._tickets
         while tickets and tickets[0].done:
             tickets.popleft()
         tickets.append(ticket)
         if self._task is None:
-            self._task = waker.get_loop().create_task(self._run())
+            self._task = asyncio.get_running_loop().create_task(self._run())
         elif self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
         return ticket
@@ -256,69 +259,16 @@ class Watchdog:
                 continue
             tickets.popleft()
             ticket.expired = True
-            ticket.waker.cancel()
+            if ticket.waker is not None:
+                ticket.waker.cancel()
             if ticket.handler is not None:
                 ticket.handler.cancel()
 
 
-class _Continue:
-    """Awaiting it resumes a coroutine that already ran its first step up to *step*."""
-
-    __slots__ = ("coro", "step")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], step: Any) -> None:
-        self.coro = coro
-        self.step = step
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, step = self.coro, self.step
-        while True:
-            try:
-                sent = yield step
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as e:  # noqa: BLE001 - thrown in by the task: pass it on
-                try:
-                    step = coro.throw(e)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    step = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _finish(coro: Coroutine[Any, Any, Any], step: Any) -> tuple[Any, BaseException | None]:
-    # The rest of a handler, in a task of its own. Every exception comes back as a value:
-    # SystemExit or KeyboardInterrupt escaping a task would stop the whole event loop.
-    try:
-        return await _Continue(coro, step), None
-    except asyncio.CancelledError as e:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise
-        return None, e
-    except BaseException as e:  # noqa: BLE001 - reported as the handler's error
-        return None, e
-
-
-# Turns of the loop a cancelled handler gets to finish before its slot is given to the next
-# attempt; one that still runs after them ignores cancellation and is left behind.
-_CANCEL_GRACE_TURNS: Final = 3
-
-
-async def _let_finish(handler: asyncio.Task[Any]) -> None:
-    for _ in range(_CANCEL_GRACE_TURNS):
-        if handler.done():
-            return
-        await asyncio.sleep(0)
-
-
-def _wake(waker: asyncio.Future[None], _: object) -> None:
-    if not waker.done():
-        waker.set_result(None)
+def _cancelling() -> bool:
+    # Whether the running task (a worker) is being cancelled: the invoker is closing.
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _run_in_thread(
@@ -389,35 +339,32 @@ class Runtime:
         return await self._run_sync(args, request_id)
 
     async def _run_async(self, args: tuple[Any, ...], request_id: str) -> Attempt:
+        # The handler runs in the worker's task, as a Lambda handler runs in its sandbox's
+        # process: asyncio.timeout and TaskGroup inside it see one current task, and no task is
+        # created per attempt. At the deadline the watchdog cancels this task, once; a second
+        # cancellation means the invoker itself is closing.
+        task = asyncio.current_task()
+        assert task is not None
+        ticket = self.watchdog.watch(None, task)
         try:
-            coro = self.handler(*args)
-            step = coro.send(None)
-        except StopIteration as stop:
-            return self._result(stop.value, request_id)
+            result = await self.handler(*args)
+        except asyncio.CancelledError as e:
+            if ticket.expired:
+                if task.uncancel() > 0:
+                    raise
+                return self._timed_out(request_id)
+            if task.cancelling():
+                raise
+            return error_object(e, request_id)
         except BaseException as e:  # noqa: BLE001 - a handler fault must never kill a worker
             return _fault_of(e, request_id)
-        # The handler awaits something. It goes on in a task of its own, so that at its
-        # timeout the worker can leave it behind even if it ignores the cancellation.
-        loop = asyncio.get_running_loop()
-        handler = loop.create_task(_finish(coro, step))
-        waker: asyncio.Future[None] = loop.create_future()
-        handler.add_done_callback(functools.partial(_wake, waker))
-        ticket = self.watchdog.watch(waker, handler)
-        try:
-            await waker
-        except asyncio.CancelledError:
-            if ticket.expired:
-                await _let_finish(handler)
-                return self._timed_out(request_id)
-            handler.cancel()
-            raise  # the invoker itself is being cancelled
         finally:
             ticket.done = True
-        if handler.cancelled():
-            return error_object(asyncio.CancelledError(), request_id)
-        result, error = handler.result()
-        if error is not None:
-            return _fault_of(error, request_id)
+        if ticket.expired:
+            # The handler swallowed the cancellation and returned late: still a timeout.
+            if task.uncancel() > 0:
+                raise asyncio.CancelledError
+            return self._timed_out(request_id)
         return self._result(result, request_id)
 
     async def _run_sync(self, args: tuple[Any, ...], request_id: str) -> Attempt:
@@ -431,13 +378,12 @@ class Runtime:
         try:
             result, error = await future
         except asyncio.CancelledError as e:
+            if _cancelling():
+                raise  # the invoker itself is closing, whatever the deadline says
             if ticket.expired:
                 if running[0]:
                     self._abandon_pool()
                 return self._timed_out(request_id)
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # the invoker itself is being cancelled
             return error_object(e, request_id)
         except BaseException as e:  # noqa: BLE001 - a handler fault must never kill a worker
             return _fault_of(e, request_id)

@@ -25,6 +25,7 @@ from lambda_destinations import (
     ExecutionRecord,
     InMemoryDestination,
     InvokerClosedError,
+    JoinTimeoutError,
 )
 from lambda_destinations.testing import VirtualClock
 
@@ -98,12 +99,13 @@ async def test_base_exceptions_from_a_handler_are_retried_function_errors(
     assert (metrics.invocations, metrics.errors, metrics.async_events_dropped) == (4, 3, 1)
 
 
-async def test_an_async_handler_ignoring_its_timeout_still_ends_as_timed_out(
+async def test_an_async_handler_ignoring_its_timeout_holds_its_event_until_it_returns(
     invoker_factory, virtual_clock, in_memory_destination
 ):
-    """A handler swallowing the timeout's cancellation and going on ends as Sandbox.Timedout.
+    """A handler swallowing every cancellation keeps its event running, reported, never lost.
 
-    Lambda stops such a function at its timeout; here the event must end at +3 s as well.
+    Lambda would stop it at its timeout; asyncio can only ask (docs/reliability.md). When it
+    finally returns, the attempt still ends as Sandbox.Timedout.
     """
     released = False
 
@@ -118,14 +120,14 @@ async def test_an_async_handler_ignoring_its_timeout_still_ends_as_timed_out(
     invoker = invoker_factory(
         stubborn, timeout=3, maximum_retry_attempts=0, on_failure=in_memory_destination
     )
-    try:
-        await invoker.invoke({})
+    response = await invoker.invoke({})
+    with pytest.raises(JoinTimeoutError) as info:
         await invoker.join(timeout=60)
-        ended_at = virtual_clock.elapsed
-    finally:
-        released = True  # the handler returns at its next wake-up; the worker is free again
-        await invoker.join(timeout=60)
-    assert ended_at == 3
+    assert [(p.request_id, p.state) for p in info.value.pending] == [
+        (response.request_id, "running")
+    ]
+    released = True  # the handler returns at its next wake-up
+    await invoker.join(timeout=60)
     (record,) = in_memory_destination.records
     assert error_of(record)[0] == "Sandbox.Timedout"
 
@@ -135,10 +137,10 @@ def test_aclose_returns_at_its_drain_timeout_even_if_a_handler_ignores_cancellat
 ):
     """aclose(timeout=5) returns at +5 s with the event reported, whatever the handler.
 
-    The attempt timed out at +3 s, leaving the stubborn coroutine behind, so the event is
-    waiting for its retry. Run in a child process with a 3 s real-time guard, as a hang is
-    real; the child leaves with os._exit because asyncio.run() itself waits for every task,
-    a coroutine that ignores cancellation included.
+    The handler ignores its cancellation, so its event is still running and reported so. Run
+    in a child process with a 3 s real-time guard, as a hang is real; the child leaves with
+    os._exit because asyncio.run() itself waits for every task, one that ignores cancellation
+    included.
     """
     script = tmp_path / "script.py"
     script.write_text(
@@ -178,9 +180,7 @@ def test_aclose_returns_at_its_drain_timeout_even_if_a_handler_ignores_cancellat
         cwd=tmp_path,
         check=False,
     )
-    assert (result.returncode, result.stdout.strip()) == (0, "5.0 ['waiting to retry']"), (
-        result.stderr
-    )
+    assert (result.returncode, result.stdout.strip()) == (0, "5.0 ['running']"), result.stderr
 
 
 async def test_hung_sync_handler_threads_never_stop_events_from_ending(invoker_factory):
