@@ -51,7 +51,7 @@ def _warn_if_document(payload: str) -> None:
         return
     try:
         json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         return
     warnings.warn(
         "invoke() got a str holding a JSON document: it is sent as one JSON string, so the "

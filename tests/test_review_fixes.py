@@ -126,13 +126,15 @@ def test_invoking_from_a_thread_while_the_loop_shuts_down_fails_cleanly():
     runner.start()
     invoker = AsyncInvoker(lambda e: e)
     asyncio.run_coroutine_threadsafe(invoker.start(), loop).result(10)
-    gate = threading.Event()
+    gate, blocking = threading.Event(), threading.Event()
 
     def block_then_stop() -> None:
+        blocking.set()
         gate.wait(10)
         loop.stop()
 
     loop.call_soon_threadsafe(block_then_stop)
+    assert blocking.wait(10)
     outcome: list[object] = []
 
     def caller() -> None:
