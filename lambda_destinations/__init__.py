@@ -6,7 +6,7 @@ dead-letter queue. ``lambda_destinations.testing`` runs it all on virtual time.
 """
 
 from ._clock import Clock, SystemClock
-from ._config import AWS_RETRY_WAIT, EventInvokeConfig
+from ._config import AWS_RETRY_WAIT, Duration, EventInvokeConfig, RetryWait
 from ._context import CognitoIdentity, LambdaContext
 from ._dead_letter import DeadLetterMessage
 from ._decorator import AsyncFunction, async_invoke
@@ -44,6 +44,7 @@ __all__ = [
     "DeadLetterMessage",
     "DeadLetterQueue",
     "Destination",
+    "Duration",
     "EventInvokeConfig",
     "ExecutionRecord",
     "FunctionError",
@@ -65,6 +66,7 @@ __all__ = [
     "RequestContext",
     "RequestEntityTooLargeError",
     "ResponseContext",
+    "RetryWait",
     "Statistics",
     "SystemClock",
     "UnfinishedEvent",
