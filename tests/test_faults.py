@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +25,8 @@ from lambda_destinations import (
     JoinTimeoutError,
 )
 from lambda_destinations.testing import VirtualClock
+
+from .scripts import run_script
 
 
 class Abort(BaseException):
@@ -142,43 +141,33 @@ def test_aclose_returns_at_its_drain_timeout_even_if_a_handler_ignores_cancellat
     os._exit because asyncio.run() itself waits for every task, one that ignores cancellation
     included.
     """
-    script = tmp_path / "script.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import asyncio, os, sys, threading
-            from lambda_destinations import AsyncInvoker
-            from lambda_destinations.testing import VirtualClock
+    result = run_script(
+        tmp_path,
+        """
+        import asyncio, os, sys, threading
+        from lambda_destinations import AsyncInvoker
+        from lambda_destinations.testing import VirtualClock
 
-            async def stubborn(event):
-                while True:
-                    try:
-                        await asyncio.sleep(10)
-                    except asyncio.CancelledError:
-                        pass
+        async def stubborn(event):
+            while True:
+                try:
+                    await asyncio.sleep(10)
+                except asyncio.CancelledError:
+                    pass
 
-            async def main():
-                clock = VirtualClock()
-                invoker = AsyncInvoker(stubborn, clock=clock, timeout=3)
-                await invoker.invoke({})
-                report = await invoker.aclose(timeout=5)
-                print(clock.elapsed, [u.state for u in report], flush=True)
-                os._exit(0)  # asyncio.run would wait for the stubborn coroutine at its exit
+        async def main():
+            clock = VirtualClock()
+            invoker = AsyncInvoker(stubborn, clock=clock, timeout=3)
+            await invoker.invoke({})
+            report = await invoker.aclose(timeout=5)
+            print(clock.elapsed, [u.state for u in report], flush=True)
+            os._exit(0)  # asyncio.run would wait for the stubborn coroutine at its exit
 
-            guard = threading.Timer(3, os._exit, (3,))  # real time: the hang is real
-            guard.daemon = True
-            guard.start()
-            asyncio.run(main())
-            """
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        check=False,
+        guard = threading.Timer(3, os._exit, (3,))  # real time: the hang is real
+        guard.daemon = True
+        guard.start()
+        asyncio.run(main())
+        """,
     )
     assert (result.returncode, result.stdout.strip()) == (0, "5.0 ['running']"), result.stderr
 
@@ -668,28 +657,18 @@ def test_interpreter_exit_with_a_drain_timeout_reports_unfinished_events(tmp_pat
     The exit is not held up by the 60 s retry wait: after the 30 s drain timeout (virtual
     here) the event is logged at WARNING with its request id, state and payload.
     """
-    script = tmp_path / "script.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            from lambda_destinations import AsyncInvoker
-            from lambda_destinations.testing import VirtualClock
+    result = run_script(
+        tmp_path,
+        """
+        from lambda_destinations import AsyncInvoker
+        from lambda_destinations.testing import VirtualClock
 
-            def fail(event):
-                raise RuntimeError("down")
+        def fail(event):
+            raise RuntimeError("down")
 
-            invoker = AsyncInvoker(fail, clock=VirtualClock(), drain_timeout=30)
-            print(invoker.invoke_nowait({"order": 7}).request_id)
-            """
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        check=False,
+        invoker = AsyncInvoker(fail, clock=VirtualClock(), drain_timeout=30)
+        print(invoker.invoke_nowait({"order": 7}).request_id)
+        """,
     )
     assert result.returncode == 0, result.stderr
     request_id = result.stdout.strip()

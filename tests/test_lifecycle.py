@@ -9,6 +9,8 @@ import pytest
 from lambda_destinations import AsyncInvoker, Condition, InMemoryDestination, InvokerClosedError
 from lambda_destinations.testing import VirtualClock
 
+from .scripts import run_script
+
 
 async def test_async_with_drains_accepted_events_on_exit():
     """Leaving `async with` waits until every accepted event has ended, retries included."""
@@ -279,37 +281,28 @@ async def test_a_plain_join_consumes_earlier_errors(invoker_factory):
 
 def test_an_invoker_on_the_background_loop_can_be_joined_and_closed_from_a_new_loop(tmp_path):
     """Sync code binds the invoker to the background loop; async code can still use it fully."""
-    import subprocess
-    import sys
-    import textwrap
+    result = run_script(
+        tmp_path,
+        """
+        import asyncio
+        from lambda_destinations import AsyncInvoker, InMemoryDestination
 
-    script = tmp_path / "mixed.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import asyncio
-            from lambda_destinations import AsyncInvoker, InMemoryDestination
+        ok = InMemoryDestination()
 
-            ok = InMemoryDestination()
+        async def work(event):
+            await asyncio.sleep(0.05)
+            return event["n"]
 
-            async def work(event):
-                await asyncio.sleep(0.05)
-                return event["n"]
+        invoker = AsyncInvoker(work, on_success=ok)
+        invoker.invoke_nowait({"n": 1})  # no loop here: the background loop takes it
 
-            invoker = AsyncInvoker(work, on_success=ok)
-            invoker.invoke_nowait({"n": 1})  # no loop here: the background loop takes it
+        async def main():
+            async with invoker:
+                await invoker.invoke({"n": 2})
+                await asyncio.wait_for(invoker.join(), 5)
+                print(sorted(r.response_payload for r in ok.records))
 
-            async def main():
-                async with invoker:
-                    await invoker.invoke({"n": 2})
-                    await asyncio.wait_for(invoker.join(), 5)
-                    print(sorted(r.response_payload for r in ok.records))
-
-            asyncio.run(main())
-            """
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+        asyncio.run(main())
+        """,
     )
     assert (result.returncode, result.stdout.strip()) == (0, "[1, 2]"), result.stderr

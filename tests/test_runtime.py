@@ -11,6 +11,7 @@ import pytest
 from lambda_destinations import AsyncInvoker, Condition, ConfigurationError, LambdaContext
 
 from . import handlers
+from .scripts import run_script
 
 
 async def run_once(invoker_factory, handler, payload=None, **options):
@@ -360,31 +361,22 @@ async def test_sync_handler_raising_generator_signals_is_a_function_error(invoke
 
 def test_a_handler_thread_stuck_after_its_timeout_does_not_hold_up_exit(tmp_path):
     """A sync handler blocked for good after its timeout never keeps the interpreter alive."""
-    import subprocess
-    import sys
-    import textwrap
+    result = run_script(
+        tmp_path,
+        """
+        import asyncio, threading
+        from lambda_destinations import AsyncInvoker
 
-    script = tmp_path / "stuck.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import asyncio, threading
-            from lambda_destinations import AsyncInvoker
+        def stuck(event, context):
+            threading.Event().wait()
 
-            def stuck(event, context):
-                threading.Event().wait()
+        async def main():
+            async with AsyncInvoker(stuck, timeout=1, maximum_retry_attempts=0) as invoker:
+                await invoker.invoke({})
+            print("closed")
 
-            async def main():
-                async with AsyncInvoker(stuck, timeout=1, maximum_retry_attempts=0) as invoker:
-                    await invoker.invoke({})
-                print("closed")
-
-            asyncio.run(main())
-            """
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+        asyncio.run(main())
+        """,
     )
     assert (result.returncode, result.stdout.strip()) == (0, "closed"), result.stderr
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 from lambda_destinations import (
@@ -17,6 +13,8 @@ from lambda_destinations import (
     InvalidRequestContentError,
     InvokerClosedError,
 )
+
+from .scripts import run_script
 
 
 async def test_many_threads_invoke_one_invoker_at_once():
@@ -56,19 +54,6 @@ async def test_errors_reach_the_calling_thread():
     await invoker.aclose()
     with pytest.raises(InvokerClosedError):
         await asyncio.to_thread(invoker.invoke_nowait, {})
-
-
-def run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "script.py"
-    script.write_text(textwrap.dedent(body))
-    return subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        check=False,
-    )
 
 
 def test_script_without_event_loop_uses_background_loop_drained_at_exit(tmp_path):

@@ -1,0 +1,24 @@
+"""Running a Python script in a child process, for behaviour that only an exit can show."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+
+def run_script(
+    tmp_path: Path, source: str, *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Write *source* (dedented) to a file in *tmp_path* and run it there with this Python."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(source))
+    return subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
+        check=False,
+    )
