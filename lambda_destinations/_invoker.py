@@ -642,6 +642,7 @@ class AsyncInvoker:
             if len(self._workers) < self._concurrency:
                 task = asyncio.get_running_loop().create_task(self._work())
                 self._workers.add(task)
+                task.add_done_callback(self._workers.discard)
             else:
                 self._throttled(ev)
 
