@@ -98,3 +98,15 @@ def test_a_broken_script_block_fails_the_run(pytester: pytest.Pytester) -> None:
     with pytest.raises(KeyError) as info:
         run_block(block, pytester)
     assert any(entry.path == f"{DOC}:40" for entry in info.traceback)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_readme_example_runs():
+    """The README's usage example runs as written and ends with a success record."""
+    (block,) = python_blocks(README.read_text(encoding="utf-8"))
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(block.code, f"{README}:{block.line}", "exec"), namespace)
+    ok = namespace["ok"]
+    assert len(ok.records) == 1  # type: ignore[attr-defined]
