@@ -8,24 +8,30 @@ import tenacity
 from lambda_destinations import Condition, ExecutionRecord, FunctionError
 
 
-def failing_recorder(clock, attempts):
+async def run_failing_event(invoker_factory, clock, **options):
+    """Invoke a handler that always fails, join, and return the response and attempt log.
+
+    Each attempt is logged as (virtual seconds, request id).
+    """
+    attempts: list[tuple[float, str]] = []
+
     async def handler(event, context):
         attempts.append((clock.elapsed, context.aws_request_id))
         raise ValueError("boom")
 
-    return handler
+    invoker = invoker_factory(handler, **options)
+    response = await invoker.invoke({})
+    await invoker.join()
+    return response, attempts
 
 
 async def test_default_schedule_is_attempts_at_0_60_and_180_seconds(
     invoker_factory, virtual_clock, in_memory_destination
 ):
     """Two retries by default, after 60 s and then 120 s more, all on the same request id."""
-    attempts: list = []
-    invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts), on_failure=in_memory_destination
+    response, attempts = await run_failing_event(
+        invoker_factory, virtual_clock, on_failure=in_memory_destination
     )
-    response = await invoker.invoke({"n": 1})
-    await invoker.join()
     assert [t for t, _ in attempts] == [0, 60, 180]
     assert {rid for _, rid in attempts} == {response.request_id}
     record = in_memory_destination.records[0]
@@ -38,14 +44,9 @@ async def test_zero_retries_gives_up_after_one_attempt(
     invoker_factory, virtual_clock, in_memory_destination
 ):
     """maximum_retry_attempts=0: RetriesExhausted with count 1, no waiting."""
-    attempts: list = []
-    invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts),
-        maximum_retry_attempts=0,
-        on_failure=in_memory_destination,
+    _, attempts = await run_failing_event(
+        invoker_factory, virtual_clock, maximum_retry_attempts=0, on_failure=in_memory_destination
     )
-    await invoker.invoke({})
-    await invoker.join()
     assert len(attempts) == 1
     assert virtual_clock.elapsed == 0
     assert in_memory_destination.records[0].approximate_invoke_count == 1
@@ -77,14 +78,12 @@ async def test_max_age_60_gives_up_right_after_the_first_failure(
     invoker_factory, virtual_clock, in_memory_destination
 ):
     """AWS recording: retries 2, max age 60 s -> EventAgeExceeded, count 1, no wait."""
-    attempts: list = []
-    invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts),
+    await run_failing_event(
+        invoker_factory,
+        virtual_clock,
         maximum_event_age_in_seconds=60,
         on_failure=in_memory_destination,
     )
-    await invoker.invoke({})
-    await invoker.join()
     record = in_memory_destination.records[0]
     assert (record.condition, record.approximate_invoke_count) == (Condition.EVENT_AGE_EXCEEDED, 1)
     assert virtual_clock.elapsed == 0
@@ -96,14 +95,12 @@ async def test_max_age_90_allows_one_retry_then_gives_up(
     invoker_factory, virtual_clock, in_memory_destination
 ):
     """AWS recording: retries 2, max age 90 s -> one retry at +60 s, then EventAgeExceeded, count 2."""
-    attempts: list = []
-    invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts),
+    _, attempts = await run_failing_event(
+        invoker_factory,
+        virtual_clock,
         maximum_event_age_in_seconds=90,
         on_failure=in_memory_destination,
     )
-    await invoker.invoke({})
-    await invoker.join()
     record = in_memory_destination.records[0]
     assert (record.condition, record.approximate_invoke_count) == (Condition.EVENT_AGE_EXCEEDED, 2)
     assert [t for t, _ in attempts] == [0, 60]
@@ -114,14 +111,12 @@ async def test_age_boundary_a_retry_landing_exactly_on_the_max_age_is_not_waited
     invoker_factory, virtual_clock, in_memory_destination
 ):
     """Max age 180 s: the third attempt would start at exactly 180 s, so AWS gives up at count 2."""
-    attempts: list = []
-    invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts),
+    await run_failing_event(
+        invoker_factory,
+        virtual_clock,
         maximum_event_age_in_seconds=180,
         on_failure=in_memory_destination,
     )
-    await invoker.invoke({})
-    await invoker.join()
     assert in_memory_destination.records[0].approximate_invoke_count == 2
     assert in_memory_destination.records[0].condition is Condition.EVENT_AGE_EXCEEDED
 
@@ -130,14 +125,12 @@ async def test_max_age_181_lets_all_three_attempts_run(
     invoker_factory, virtual_clock, in_memory_destination
 ):
     """One second more than the schedule needs: RetriesExhausted after three attempts."""
-    attempts: list = []
-    invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts),
+    await run_failing_event(
+        invoker_factory,
+        virtual_clock,
         maximum_event_age_in_seconds=181,
         on_failure=in_memory_destination,
     )
-    await invoker.invoke({})
-    await invoker.join()
     assert in_memory_destination.records[0].approximate_invoke_count == 3
     assert in_memory_destination.records[0].condition is Condition.RETRIES_EXHAUSTED
 
@@ -178,39 +171,29 @@ async def test_six_hour_age_limit_expires_in_virtual_time(
     invoker_factory, virtual_clock, in_memory_destination
 ):
     """With a custom wait of 4 hours, the 6-hour limit ends the event after one retry."""
-    attempts: list = []
-    invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts),
+    _, attempts = await run_failing_event(
+        invoker_factory,
+        virtual_clock,
         retry_wait=tenacity.wait_fixed(4 * 3600),
         on_failure=in_memory_destination,
     )
-    await invoker.invoke({})
-    await invoker.join()
     assert [t for t, _ in attempts] == [0, 4 * 3600]
     assert in_memory_destination.records[0].condition is Condition.EVENT_AGE_EXCEEDED
 
 
 async def test_custom_tenacity_wait_sets_the_schedule(invoker_factory, virtual_clock):
     """Any tenacity wait strategy replaces AWS's schedule."""
-    attempts: list = []
-    invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts),
-        retry_wait=tenacity.wait_exponential(multiplier=2),
+    _, attempts = await run_failing_event(
+        invoker_factory, virtual_clock, retry_wait=tenacity.wait_exponential(multiplier=2)
     )
-    await invoker.invoke({})
-    await invoker.join()
     assert [t for t, _ in attempts] == [0, 2, 6]
 
 
 async def test_jittered_wait_stays_within_its_bounds(invoker_factory, virtual_clock):
     """A jittered tenacity wait is honoured, retries landing inside its range."""
-    attempts: list = []
-    invoker = invoker_factory(
-        failing_recorder(virtual_clock, attempts),
-        retry_wait=tenacity.wait_random(1, 5),
+    _, attempts = await run_failing_event(
+        invoker_factory, virtual_clock, retry_wait=tenacity.wait_random(1, 5)
     )
-    await invoker.invoke({})
-    await invoker.join()
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(attempts)]
     assert len(gaps) == 2
     assert all(1 <= g <= 5 for g in gaps)
