@@ -47,6 +47,7 @@ def render(results: dict[str, Any]) -> str:
     mix = results["failure_mix"]
     mem = results["memory"]
     lat = results["latency"]
+    backlog = results["backlog"]
     n = tp["events"]
     rows = [
         f"| Async no-op handler, N={n:,} | {_rate(tp['library']['events_per_second'])} "
@@ -75,6 +76,11 @@ def render(results: dict[str, Any]) -> str:
             f"| {lat['library'][f'{p}_us']:,.1f} us | floor: {lat['floor'][f'{p}_us']:,.1f} us "
             f"| {lat[f'{p}_ratio_to_floor']:.3g}x floor | - | - |"
         )
+    rows.append(
+        f"| Loop latency, worst, while {backlog['events']:,} queued events run "
+        f"| {backlog['max_latency_ms']:,.1f} ms "
+        f"| longest GC pause: {backlog['longest_gc_pause_ms']:,.1f} ms | - | - | - |"
+    )
     context = (
         f"Measured {meta['timestamp']} with lambda_destinations {meta['library_version']} on "
         f"{meta['implementation']} {meta['python']}, {meta['platform']}, "

@@ -17,7 +17,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, Final
 
-from . import peers, report, scenarios
+from . import loop, peers, report, scenarios
 
 __all__ = ["PEER_TIMERS", "RESULTS_DIR", "compare_peers", "main", "run"]
 
@@ -183,6 +183,9 @@ def run(args: argparse.Namespace, progress: scenarios.Progress) -> dict[str, Any
 
     latency = scenarios.compare_latency(args.latency_n, progress=progress)
 
+    progress(f"loop latency under a backlog of {args.n:,} events")
+    backlog = loop.backlog_latency(args.n)
+
     memory = scenarios.memory_per_event(args.n, progress=progress)
     memory["ratio_to_floor"] = (
         memory["library"]["bytes_per_event"] / memory["floor"]["bytes_per_event"]
@@ -216,6 +219,7 @@ def run(args: argparse.Namespace, progress: scenarios.Progress) -> dict[str, Any
         "failure_mix": mix,
         "memory": memory,
         "latency": latency,
+        "backlog": backlog,
     }
     results["targets"] = _targets(results)
     return results

@@ -27,6 +27,7 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
         "failure_mix",
         "memory",
         "latency",
+        "backlog",
         "targets",
     }
     assert results["meta"]["options"] == {
@@ -48,6 +49,8 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
     assert set(results["failure_mix"]) >= {"events_per_wall_second", "ratio_to_all_success"}
     assert set(results["latency"]) >= {"p50_ratio_to_floor", "p99_ratio_to_floor"}
     assert set(results["memory"]) >= {"ratio_to_floor", "met"}
+    assert results["backlog"]["events"] == 200
+    assert results["backlog"]["max_latency_ms"] >= 0
     assert results["peers"]["library"]["events_per_second"] > 0
     for peer in ("dramatiq", "celery"):
         assert results["peers"][peer] == {"available": False, "reason": "excluded with --no-peers"}

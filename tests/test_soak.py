@@ -1,4 +1,4 @@
-"""Soak: 200,000 events through one invoker, each accounted for once, memory and loop in check.
+"""Soak: 100,000 events through one invoker, each accounted for once, memory in check.
 
 One `AsyncInvoker` at ``reserved_concurrency=100`` on a `VirtualClock` takes a seeded random mix
 of events: instant successes, slow successes (the handler awaits ``asyncio.sleep``, in virtual
@@ -8,10 +8,11 @@ raises on every 13th record, on-failure (async) on every 7th, the dead-letter qu
 11th message.
 
 The receivers keep counts, never the records, so that nothing but the invoker can hold memory
-per event. It runs in about 13 s on a 2-core machine, within the default ``make test``, and
-prints its figures (events/s, loop latency, memory blocks) even when output is captured.
+per event. Nothing here measures time: throughput and the loop's latency are real-time
+figures, reported by ``make bench`` and never asserted, so the suite cannot fail by chance.
 
-A second test shows the loop blocked by a backlog of events whose handler never awaits.
+A second test shows that a backlog of events whose handler never awaits still lets the loop
+run other callbacks between small batches.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import gc
 import logging
 import random
 import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -32,7 +31,7 @@ from lambda_destinations import AsyncInvoker, Condition, DeadLetterMessage, Exec
 from lambda_destinations.testing import VirtualClock
 
 SEED = 20251126
-N_EVENTS = 200_000
+N_EVENTS = 100_000
 WARM_UP_EVENTS = 10_000
 CONCURRENCY = 100
 #: The producer keeps at most HIGH_WATER events in flight and refills once LOW_WATER remain,
@@ -57,14 +56,9 @@ EXPECTED: dict[str, tuple[Condition, int, str | None]] = {
 
 #: Memory blocks (objects and other small allocations) the run may leave behind: 0.005 per
 #: event. A run leaves about 100. An invoker keeping anything per event, even one small
-#: object per failed event (about 30,000 of them), fails this by far; so does keeping one
-#: request id string per 20 failed events (tried: +1,573).
-MEMORY_TOLERANCE_BLOCKS = 1_000
-#: Longest wait of a callback handed to the loop from another thread. Turns of the loop take
-#: well under a millisecond here, but a full garbage collection with thousands of events in
-#: flight takes 10-20 ms (the measured maximum is 19-27 ms), and a loaded 2-core CI machine
-#: can deschedule the process for longer still: hence a bound far above what is measured.
-MAX_LOOP_LATENCY_S = 0.100
+#: object per failed event (about 15,000 of them), fails this by far; so does keeping one
+#: request id string per 20 failed events (about 750).
+MEMORY_TOLERANCE_BLOCKS = N_EVENTS // 200
 
 Outcome = tuple[str, str, int, str | None]
 
@@ -207,75 +201,6 @@ class Ledger:
         return accepted - first
 
 
-class LoopProbe:
-    """How long the loop takes to run a callback that another thread hands it, in real time.
-
-    A thread hands the loop a callback every millisecond with ``call_soon_threadsafe``,
-    stamped with the ``time.perf_counter()`` moment it was due; the callback measures how long
-    it waited, which is how long the loop was busy with something else. A callback re-scheduling itself with
-    ``call_soon`` would measure the same turns but keep the loop always busy, and a virtual
-    clock only moves while the loop has nothing to do: time would stand still and no retry
-    would ever come. ``loop.time()`` is virtual here, so it cannot measure anything real.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.max_latency = 0.0
-        self.samples = 0
-        self.over_10ms = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="loop-probe", daemon=True)
-
-    def _answer(self, sent: float) -> None:
-        latency = time.perf_counter() - sent
-        self.samples += 1
-        self.over_10ms += latency > 0.010
-        self.max_latency = max(self.max_latency, latency)
-
-    def _run(self) -> None:
-        # Real time on purpose: this thread measures the loop in real time. Each probe carries
-        # the moment it was due, not the moment the thread got to send it: a thread waiting
-        # for the GIL (while the loop thread runs a garbage collection, say) sends late, and
-        # that wait is part of what the loop made it wait.
-        due = time.perf_counter()
-        while not self._stop.is_set():
-            due += 0.001
-            delay = due - time.perf_counter()
-            if delay > 0:
-                self._stop.wait(delay)
-            self.loop.call_soon_threadsafe(self._answer, due)
-            due = max(due, time.perf_counter())  # after a stall, resume from now, no burst
-
-    def __enter__(self) -> LoopProbe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-class GcPauses:
-    """The longest garbage-collector pause while active, to explain the loop's latency."""
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-        self._started = 0.0
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.longest = max(self.longest, time.perf_counter() - self._started)
-
-    def __enter__(self) -> GcPauses:
-        gc.callbacks.append(self._callback)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        gc.callbacks.remove(self._callback)
-
-
 class CountingFilter(logging.Filter):
     """Counts the library's log lines by level and stops them there.
 
@@ -312,16 +237,17 @@ def allocated_blocks() -> int:
     return sys.getallocatedblocks()
 
 
-async def test_soak_every_event_ends_once_metrics_agree_memory_returns_loop_stays_responsive(
-    virtual_clock: VirtualClock, counted_logs: CountingFilter, capsys: pytest.CaptureFixture[str]
+async def test_soak_every_event_ends_once_metrics_agree_and_memory_returns(
+    virtual_clock: VirtualClock, counted_logs: CountingFilter
 ) -> None:
-    """200,000 mixed events: each ends once as its kind must; nothing retained; loop responsive.
+    """100,000 mixed events: each ends once as its kind must, and nothing is retained.
 
     Every accepted request id gets exactly one record (success or failure) and every failure
     exactly one DLQ message; the outcomes per kind are exactly those the mix dictates; the
-    metrics and the log lines agree with the receivers' counts; after join() the interpreter
-    holds no more memory blocks than before the run (within 0.005 per event); and the loop
-    always ran a callback from another thread within 100 ms.
+    metrics and the log lines agree with the receivers' counts; and after join() the
+    interpreter holds no more memory blocks than before the run (within 0.005 per event).
+    How fast it runs and how long the loop waits are real-time figures: ``make bench``
+    reports them.
     """
     expected, expected_attempts = expected_outcomes(N_EVENTS, SEED)
     invoker = AsyncInvoker(
@@ -343,28 +269,8 @@ async def test_soak_every_event_ends_once_metrics_agree_memory_returns_loop_stay
     counted_logs.counts.clear()
 
     blocks_before = allocated_blocks()
-    # A full collection walks every object of the process. Freezing what exists now (pytest's
-    # own heap, mostly) leaves the collector walking only what the run creates, so that the
-    # pauses measured are the ones the invoker causes, as a service that freezes its start-up
-    # heap would see them.
-    gc.freeze()
-    try:
-        virtual_before = virtual_clock.elapsed
-        started = time.perf_counter()
-        with LoopProbe(asyncio.get_running_loop()) as probe, GcPauses() as pauses:
-            accepted = await ledger.produce(event_kinds(N_EVENTS, SEED), WARM_UP_EVENTS)
-        wall = time.perf_counter() - started
-        blocks_after = allocated_blocks()
-    finally:
-        gc.unfreeze()
-    with capsys.disabled():  # the figures belong in every run's output, captured or not
-        print(  # noqa: T201
-            f"\nsoak: {accepted:,} events in {wall:.1f} s ({accepted / wall:,.0f} events/s), "
-            f"{virtual_clock.elapsed - virtual_before:,.0f} virtual s; loop latency max "
-            f"{probe.max_latency * 1000:.1f} ms ({probe.over_10ms} of {probe.samples:,} probes "
-            f"over 10 ms; longest GC pause {pauses.longest * 1000:.1f} ms); memory blocks "
-            f"{blocks_before:,} before, {blocks_after:,} after ({blocks_after - blocks_before:+,})"
-        )
+    accepted = await ledger.produce(event_kinds(N_EVENTS, SEED), WARM_UP_EVENTS)
+    blocks_after = allocated_blocks()
 
     assert accepted == N_EVENTS
     # Exactly once: every accepted id ended, none twice, no stranger; each failure in full.
@@ -395,14 +301,20 @@ async def test_soak_every_event_ends_once_metrics_agree_memory_returns_loop_stay
     }
 
     assert blocks_after - blocks_before < MEMORY_TOLERANCE_BLOCKS
-    assert probe.max_latency < MAX_LOOP_LATENCY_S
     assert await invoker.aclose() == ()
 
 
-async def test_a_backlog_of_events_whose_handler_never_awaits_does_not_block_the_loop(
+async def test_a_backlog_of_events_whose_handler_never_awaits_lets_the_loop_run_between_turns(
     virtual_clock: VirtualClock,
 ) -> None:
-    """50,000 queued events of a handler that never awaits: the loop still answers in 100 ms."""
+    """50,000 queued events of a handler that never awaits: other callbacks still get turns.
+
+    Counted in events, not seconds: a callback that re-schedules itself on every loop turn
+    notes how many attempts ran since its last turn. Workers give the loop a turn every few
+    dozen events, so no stretch between two turns holds more than a small batch per worker;
+    a worker that never yielded would run the whole backlog in one stretch. (The worst
+    real-time wait is a figure in ``make bench``.)
+    """
 
     async def instant(event: Any) -> Any:
         return event
@@ -411,7 +323,23 @@ async def test_a_backlog_of_events_whose_handler_never_awaits_does_not_block_the
     await invoker.start()
     for n in range(50_000):  # a burst, as a sync caller or a wave of retries makes one
         invoker.invoke_nowait(n)
-    with LoopProbe(asyncio.get_running_loop()) as probe:
-        await invoker.join()
+    loop = asyncio.get_running_loop()
+    longest_stretch = 0
+    last_seen = 0
+    ticking = True
+
+    def tick() -> None:
+        nonlocal longest_stretch, last_seen
+        ran = invoker.metrics().invocations
+        longest_stretch = max(longest_stretch, ran - last_seen)
+        last_seen = ran
+        if ticking:
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    await invoker.join()
+    ticking = False
+    await asyncio.sleep(0)
     assert await invoker.aclose() == ()
-    assert probe.max_latency < MAX_LOOP_LATENCY_S
+    assert last_seen == 50_000
+    assert 0 < longest_stretch <= CONCURRENCY * 64
