@@ -50,7 +50,8 @@ from ._payload import DEFAULT_PAYLOAD_LIMIT, NO_PAYLOAD, encode_payload
 from ._queue import QUEUED, RUNNING, WAITING, EventQueue, QueuedEvent, State
 from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
 from ._runtime import Runtime
-from .destinations import DeadLetterQueueLike, DestinationLike, InvokerDestination, as_sender
+from .destinations import DeadLetterQueueLike, DestinationLike, InvokerDestination
+from .destinations._adapt import Sender, as_sender
 
 __all__ = ["AsyncInvoker", "InvokeResponse", "UnfinishedEvent"]
 
@@ -68,8 +69,6 @@ _HANDOFF_POLL: Final = 0.05
 _WIND_DOWN_TURNS: Final = 3
 # DLQ attributes for an event that never ran: AWS's answer to a throttled invoke (assumption).
 _THROTTLE_CODE, _THROTTLE_MESSAGE = "429", "Rate Exceeded."
-
-Sender = Callable[[Any], Awaitable[None] | None]
 
 
 @frozen

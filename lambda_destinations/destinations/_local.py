@@ -1,30 +1,19 @@
-"""Where records and dead letters go: the protocols and the destinations that ship.
-
-A destination is anything with a ``send(record)`` method, or a plain function or coroutine
-function taking the record. ``send`` may return an awaitable; the invoker then awaits it in a
-task of its own, bounded by its delivery timeout, so a slow destination never holds up an event.
-"""
+"""Destinations that live in this process: in memory, a JSON-lines file, another invoker."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ._dead_letter import DeadLetterMessage
-from ._records import ExecutionRecord
+from lambda_destinations._dead_letter import DeadLetterMessage
+from lambda_destinations._records import ExecutionRecord
 
 if TYPE_CHECKING:
-    from ._invoker import AsyncInvoker
+    from lambda_destinations._invoker import AsyncInvoker
 
 __all__ = [
-    "DeadLetterQueue",
-    "DeadLetterQueueLike",
-    "Destination",
-    "DestinationLike",
     "InMemoryDeadLetterQueue",
     "InMemoryDestination",
     "InvokerDestination",
@@ -32,32 +21,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-@runtime_checkable
-class Destination(Protocol):
-    """Receives the `ExecutionRecord` of each event that ends (on success or on failure)."""
-
-    def send(self, record: ExecutionRecord, /) -> Awaitable[None] | None:
-        """Deliver *record*; raise to report a failed delivery."""
-        ...
-
-
-@runtime_checkable
-class DeadLetterQueue(Protocol):
-    """Receives a `DeadLetterMessage` for each event that finally fails."""
-
-    def send(self, message: DeadLetterMessage, /) -> Awaitable[None] | None:
-        """Deliver *message*; raise to report a failed send."""
-        ...
-
-
-#: What ``on_success=`` / ``on_failure=`` accept.
-DestinationLike: TypeAlias = Destination | Callable[[ExecutionRecord], Awaitable[None] | None]
-#: What ``dead_letter_queue=`` accepts.
-DeadLetterQueueLike: TypeAlias = (
-    DeadLetterQueue | Callable[[DeadLetterMessage], Awaitable[None] | None]
-)
 
 
 class _Collector(Generic[T]):
@@ -192,34 +155,3 @@ class JsonLinesDestination:
             return []
         with self.path.open("rb") as f:
             return [ExecutionRecord.from_json(line) for line in f if line.strip()]
-
-
-def as_sender(target: object, role: str) -> Callable[[Any], Awaitable[None] | None] | None:
-    """Normalise a destination or DLQ to one callable, or raise a clear TypeError."""
-    if target is None:
-        return None
-    if isinstance(target, type):
-        msg = f"{role}={target.__name__} is a class: pass an instance, {target.__name__}()"
-        raise TypeError(msg)
-    dead_letters = role == "dead_letter_queue"
-    if dead_letters and isinstance(target, InMemoryDestination):
-        msg = f"{role}=InMemoryDestination() keeps records: use InMemoryDeadLetterQueue()"
-        raise TypeError(msg)
-    if not dead_letters and isinstance(target, InMemoryDeadLetterQueue):
-        msg = f"{role}=InMemoryDeadLetterQueue() keeps dead letters: use InMemoryDestination()"
-        raise TypeError(msg)
-    send = target.send if callable(getattr(type(target), "send", None)) else target  # type: ignore[attr-defined]
-    if not callable(send):
-        msg = (
-            f"{role}={target!r} is not a destination: pass an object with a send() method, or "
-            "a function or coroutine function taking one argument"
-        )
-        raise TypeError(msg)
-    try:
-        inspect.signature(send).bind(None)
-    except TypeError:
-        msg = f"{role}={target!r} cannot be called with one argument (the record or message)"
-        raise TypeError(msg) from None
-    except ValueError:
-        pass  # no signature to check (some builtins): trust it
-    return send  # type: ignore[no-any-return]
