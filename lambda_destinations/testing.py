@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ._clock import Clock, SystemClock
-from ._config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FunctionIdentity
 from ._context import LambdaContext
-from ._invoker import new_request_id
+from ._identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FunctionIdentity
 from ._records import ExecutionRecord
+from ._responses import new_request_id
 from ._virtual_clock import VirtualClock
 
 __all__ = [

@@ -503,7 +503,7 @@ NUMERIC = [
     "delivery_timeout",
     "drain_timeout",
 ]
-NAMED = ["function_name", "qualifier", "region", "account_id"]
+NAMED = ["function_name", "qualifier", "region", "account_id", "throttling"]
 RECEIVERS = ["on_success", "on_failure", "dead_letter_queue"]
 STRATEGY: dict[str, st.SearchStrategy[Any]] = {
     **dict.fromkeys(NUMERIC, numbers | others),
@@ -601,10 +601,11 @@ def test_a_duration_that_is_nan_or_negative_is_refused(setting, value):
 
 
 def test_fuzzed_settings_cover_every_setting_of_the_constructor():
-    """Every keyword of AsyncInvoker is fuzzed above, except six that are not plain values.
+    """Every keyword of AsyncInvoker is fuzzed above, except seven that are not plain values.
 
-    executed_version is checked with qualifier; retry_wait, clock and metrics_hooks take
-    code; aws_limits and lambda_logs are flags. A new setting fails this until it is listed.
+    executed_version is checked with qualifier; retry_wait, clock, metrics_hooks and queue
+    take code; aws_limits and lambda_logs are flags. A new setting fails this until it is
+    listed.
     """
     fuzzed = {*NUMERIC, *NAMED, *RECEIVERS}
     not_fuzzed = {
@@ -614,6 +615,7 @@ def test_fuzzed_settings_cover_every_setting_of_the_constructor():
         "aws_limits",
         "metrics_hooks",
         "lambda_logs",
+        "queue",
     }
     parameters = set(inspect.signature(AsyncInvoker).parameters) - {"handler"}
     assert parameters == fuzzed | not_fuzzed

@@ -1,0 +1,21 @@
+"""Queue backends: where accepted events wait between attempts.
+
+`EventQueue` is the interface; `MemoryQueue` the default, in this process's memory. Every
+backend stores `EventState` values and leaves every decision to the invoker, so events are
+retried, aged and throttled the same way whatever holds them.
+"""
+
+from ._memory import MemoryQueue
+from ._protocol import Consumer, EventQueue
+from ._state import QUEUED, RUNNING, WAITING, EventState, State
+
+__all__ = [
+    "QUEUED",
+    "RUNNING",
+    "WAITING",
+    "Consumer",
+    "EventQueue",
+    "EventState",
+    "MemoryQueue",
+    "State",
+]
