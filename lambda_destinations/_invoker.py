@@ -50,7 +50,7 @@ from ._payload import DEFAULT_PAYLOAD_LIMIT, NO_PAYLOAD, encode_payload
 from ._queue import QUEUED, RUNNING, WAITING, EventQueue, QueuedEvent, State
 from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
 from ._runtime import Runtime
-from .destinations import DeadLetterQueueLike, DestinationLike, InvokerDestination
+from .destinations import DeadLetterQueueLike, DestinationLike
 from .destinations._adapt import Sender, as_sender
 
 __all__ = ["AsyncInvoker", "InvokeResponse", "UnfinishedEvent"]
@@ -326,13 +326,7 @@ class AsyncInvoker:
         for role, target in (("on_success", on_success), ("on_failure", on_failure)):
             if target is _UNSET:
                 continue
-            if isinstance(target, InvokerDestination) and target.target is self:
-                msg = (
-                    f"{role}: You can't specify the function as a destination for itself. "
-                    "Chain to a different AsyncInvoker."
-                )
-                raise ConfigurationError(msg)
-            senders[role] = as_sender(target, role)
+            senders[role] = as_sender(target, role, owner=self)
             changes[role] = target
         if dead_letter_queue is not _UNSET:
             self._send_dead_letter = as_sender(dead_letter_queue, "dead_letter_queue")
