@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "ConfigurationTypeError",
     "FunctionError",
     "InvalidRequestContentError",
     "InvokeError",
@@ -32,6 +33,13 @@ class PayloadWarning(UserWarning):
 
 class ConfigurationError(LambdaDestinationsError, ValueError):
     """A setting is invalid: out of AWS's range, of the wrong type, or inconsistent."""
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """A setting is not the kind of object it must be, such as a destination of the wrong shape.
+
+    Also a `TypeError`, what such a mistake raises in plain Python.
+    """
 
 
 class InvokeError(LambdaDestinationsError):

@@ -33,7 +33,7 @@ from ._runner import Completion, EventRunner
 from ._runtime import Runtime
 from ._settings import Duration, FunctionSettings, Throttling, seconds
 from ._telemetry import ReportingTelemetry, Telemetry, logger
-from .destinations import DeadLetterQueueLike, DestinationLike, InvokerDestination
+from .destinations import DeadLetterQueueLike, DestinationLike
 from .destinations._adapt import as_sender
 from .queues import RUNNING, EventQueue, EventState, MemoryQueue
 
@@ -241,16 +241,8 @@ class AsyncInvoker:
                 "(update_config() was called with no setting.)"
             )
             raise ConfigurationError(msg)
-        for role in ("on_success", "on_failure"):
-            target = changes.get(role)
-            if isinstance(target, InvokerDestination) and target.target is self:
-                msg = (
-                    f"{role}: You can't specify the function as a destination for itself. "
-                    "Chain to a different AsyncInvoker."
-                )
-                raise ConfigurationError(msg)
         senders = {
-            role: as_sender(changes[role], role)
+            role: as_sender(changes[role], role, owner=self)
             for role in ("on_success", "on_failure")
             if role in changes
         }

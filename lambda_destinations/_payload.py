@@ -40,6 +40,10 @@ def _too_large(size: int, limit: int) -> RequestEntityTooLargeError:
     )
 
 
+# AWS's refusal of a body that is not JSON: two fixed prefixes, then its parser's detail.
+_UNPARSABLE: Final = "Could not parse request body into json: Could not parse payload into json: "
+
+
 # One encoder for every payload: json.dumps would build a new one per call for allow_nan=False.
 _encode = json.JSONEncoder(allow_nan=False).encode
 _BINARY = (bytes, bytearray, memoryview)
@@ -88,10 +92,10 @@ def encode_payload(payload: object, limit: int) -> str:
             text = raw.decode()
             json.loads(text, parse_constant=_reject_constant)
         except UnicodeDecodeError as e:
-            msg = f"Could not parse request body into json: payload is not UTF-8 ({e})"
+            msg = f"{_UNPARSABLE}payload is not UTF-8 ({e})"
             raise InvalidRequestContentError(msg) from None
         except (ValueError, RecursionError) as e:
-            msg = f"Could not parse request body into json: {e}"
+            msg = f"{_UNPARSABLE}{e}"
             raise InvalidRequestContentError(msg) from None
         return text
     if isinstance(payload, str):

@@ -27,11 +27,14 @@ from ._threads import HandlerThreads
 
 __all__ = ["Attempt", "Runtime", "call_style"]
 
-# Frames in these folders are the library's or asyncio's, not the handler's.
-_HIDDEN_FRAME_DIRS: Final = tuple(
-    os.path.dirname(m) + os.sep
-    for m in (__file__, asyncio.__file__, concurrent.futures.__file__, contextvars.__file__)
+# Leading frames of these packages are the library's, or the machinery's that calls the
+# handler, not the handler's. Each package by its own folder and contextvars by its own file:
+# the standard library's top folder also holds site-packages in many installs (Docker's Python
+# images), where a handler's own code lives.
+_HIDDEN_PACKAGE_DIRS: Final = tuple(
+    os.path.dirname(m) + os.sep for m in (__file__, asyncio.__file__, concurrent.futures.__file__)
 )
+_HIDDEN_FILES: Final = frozenset({contextvars.__file__})
 
 # (response JSON text, error message). The error message is None when the attempt succeeded.
 Attempt = tuple[str, str | None]
@@ -52,12 +55,28 @@ def call_style(handler: object) -> tuple[bool, bool]:
         params = inspect.signature(handler).parameters.values()
     except (TypeError, ValueError):
         return is_async, True
-    positional = 0
+    positional = required = 0
+    varargs = False
     for p in params:
         if p.kind is p.VAR_POSITIONAL:
-            return is_async, True
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            varargs = True
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             positional += 1
+            required += p.default is p.empty
+        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
+            msg = (
+                f"handler {handler!r} requires the keyword argument {p.name!r}, which Lambda "
+                "never passes: give it a default, or take only (event, context)"
+            )
+            raise ConfigurationError(msg)
+    if required > 2:
+        msg = (
+            f"handler {handler!r} requires {required} positional arguments: Lambda passes only "
+            "(event, context); give the others defaults"
+        )
+        raise ConfigurationError(msg)
+    if varargs:
+        return is_async, True
     if positional == 0:
         msg = (
             f"handler {handler!r} takes no positional argument: a Lambda handler takes "
@@ -129,9 +148,13 @@ def _format_frame(tb: TracebackType) -> str:
     return text
 
 
+def _is_hidden(filename: str) -> bool:
+    return filename.startswith(_HIDDEN_PACKAGE_DIRS) or filename in _HIDDEN_FILES
+
+
 def _handler_frames(exc: BaseException) -> list[str]:
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_HIDDEN_FRAME_DIRS):
+    while tb is not None and _is_hidden(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
     frames = []
     while tb is not None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 import re
+from pathlib import Path
 
+import lambda_destinations.destinations
 import pytest
 from lambda_destinations import (
+    AsyncFunction,
     AsyncInvoker,
     Condition,
     ConfigurationError,
@@ -17,6 +21,7 @@ from lambda_destinations import (
     InMemoryDestination,
     InvokerDestination,
     JsonLinesDestination,
+    async_invoke,
 )
 
 
@@ -216,19 +221,122 @@ async def test_invoker_destination_chains_to_another_function(invoker_factory):
     assert record.request_payload["requestContext"]["functionArn"] == upstream.function_arn
 
 
-async def test_an_invoker_cannot_be_its_own_destination(invoker_factory):
-    """Configuring an invoker as its own destination fails with AWS's message."""
+async def test_chained_function_receives_the_records_exact_aws_bytes(invoker_factory):
+    """InvokerDestination sends record.to_json() as is: the next event's text is those bytes.
+
+    The first payload's spacing and number text survive only if nothing re-encodes the record.
+    """
+    sent: list[ExecutionRecord] = []
+    received = InMemoryDestination()
+    downstream = invoker_factory(lambda event: None, on_success=received)
+    chain = InvokerDestination(downstream)
+
+    def tee(record):
+        sent.append(record)
+        chain.send(record)
+
+    upstream = invoker_factory(succeed, on_success=tee)
+    await upstream.invoke(b'{"order":  "o-1", "total": 1.50, "note": "caf\\u00e9"}')
+    await upstream.join()
+    await downstream.join()
+    (first,) = sent
+    (chained,) = received.records
+    assert chained.request_payload_json == first.to_json().decode()
+    assert '"requestPayload":{"order":  "o-1", "total": 1.50,' in chained.request_payload_json
+
+
+def condition_of(event):
+    return event["requestContext"]["condition"]
+
+
+@pytest.mark.parametrize("kind", ["invoker", "decorated"])
+async def test_an_invoker_or_decorated_function_is_a_lambda_destination(invoker_factory, kind):
+    """Passing the next function itself chains to it, as a function ARN does on AWS."""
+    received = InMemoryDestination()
+    downstream = invoker_factory(condition_of, on_success=received)
+    target = downstream if kind == "invoker" else AsyncFunction(condition_of, downstream)
+    upstream = invoker_factory(fail, on_failure=target, maximum_retry_attempts=0)
+    await upstream.invoke({})
+    await upstream.join()
+    await downstream.join()
+    (record,) = received.records
+    assert record.response_payload == "RetriesExhausted"
+    assert record.request_payload["requestContext"]["functionArn"] == upstream.function_arn
+    assert upstream.config.on_failure is target
+
+
+def test_type_checkers_accept_an_invoker_or_decorated_function_as_a_destination():
+    """Mypy (run by make test) accepts an invoker or @async_invoke function as a destination."""
+    downstream = AsyncInvoker(succeed)
+    decorated = async_invoke(succeed)
+    upstream = AsyncInvoker(fail, on_success=downstream, on_failure=decorated)
+    assert upstream.config.on_success is downstream
+    assert upstream.config.on_failure is decorated
+    assert InvokerDestination(decorated).target is decorated.invoker
+
+
+@pytest.mark.parametrize("kind", ["InvokerDestination", "invoker", "decorated"])
+async def test_an_invoker_cannot_be_its_own_destination(invoker_factory, kind):
+    """Configuring an invoker as its own destination, in any form, fails with AWS's message."""
     invoker = invoker_factory(succeed)
-    with pytest.raises(
-        ConfigurationError, match="You can't specify the function as a destination for itself"
-    ):
-        invoker.update_config(on_success=InvokerDestination(invoker))
+    target = {
+        "InvokerDestination": InvokerDestination(invoker),
+        "invoker": invoker,
+        "decorated": AsyncFunction(succeed, invoker),
+    }[kind]
+    for role in ("on_success", "on_failure"):
+        with pytest.raises(ConfigurationError) as info:
+            invoker.update_config(**{role: target})
+        assert str(info.value) == (
+            f"{role}: You can't specify the function as a destination for itself. "
+            "Chain to a different AsyncInvoker."
+        )
+    assert (invoker.config.on_success, invoker.config.on_failure) == (None, None)
+
+
+@pytest.mark.parametrize("kind", ["InvokerDestination", "invoker", "decorated"])
+async def test_an_invoker_is_not_a_dead_letter_queue(invoker_factory, kind):
+    """A dead-letter queue keeps the failed event: an invoker is refused, pointing at on_failure."""
+    other = invoker_factory(succeed)
+    target = {
+        "InvokerDestination": InvokerDestination(other),
+        "invoker": other,
+        "decorated": AsyncFunction(succeed, other),
+    }[kind]
+    with pytest.raises(ConfigurationError, match="chain with on_failure= instead") as info:
+        invoker_factory(fail, dead_letter_queue=target)
+    assert isinstance(info.value, TypeError)
 
 
 def test_non_destination_is_refused_with_a_clear_error():
-    """Passing something that is not a destination raises TypeError naming the role."""
-    with pytest.raises(TypeError, match="on_failure=42 is not a destination"):
+    """Something that is not a destination: ConfigurationError (also a TypeError) naming the role.
+
+    The message says how to chain to another function, the usual intent of such a mistake.
+    """
+    with pytest.raises(ConfigurationError, match="on_failure=42 is not a destination") as info:
         AsyncInvoker(succeed, on_failure=42)  # type: ignore[arg-type]
+    assert isinstance(info.value, TypeError)
+    assert "pass its AsyncInvoker or @async_invoke function" in str(info.value)
+
+
+def test_destinations_import_no_invoker_module():
+    """The destinations package knows invokers only by a Protocol, never by importing them."""
+    package = Path(lambda_destinations.destinations.__file__).parent
+    imported = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    assert imported
+    assert not imported & {"lambda_destinations._invoker", "lambda_destinations._decorator"}
+
+
+def test_invoker_destination_of_something_else_is_refused():
+    """InvokerDestination() of something that is not an invoker says what to pass."""
+    with pytest.raises(ConfigurationError, match="pass an AsyncInvoker or an @async_invoke"):
+        InvokerDestination(succeed)  # type: ignore[arg-type]
 
 
 async def test_json_lines_destination_writes_aws_json(invoker_factory, tmp_path):
@@ -269,9 +377,13 @@ async def test_in_memory_destination_can_be_awaited(invoker_factory, in_memory_d
     ],
 )
 def test_destination_mistakes_are_caught_when_configured(options, message):
-    """Common mistakes with destinations fail at configuration, saying what to pass instead."""
-    with pytest.raises(TypeError, match=re.escape(message)):
+    """Common mistakes with destinations fail at configuration, saying what to pass instead.
+
+    The error is a ConfigurationError, and a TypeError too, as such mistakes are in Python.
+    """
+    with pytest.raises(ConfigurationError, match=re.escape(message)) as info:
         AsyncInvoker(succeed, **options)
+    assert isinstance(info.value, TypeError)
 
 
 def test_update_config_without_settings_is_refused_like_aws():

@@ -111,6 +111,37 @@ async def test_non_json_payloads_are_refused_and_nothing_is_queued(
     assert invoker.metrics().async_events_received == 0
 
 
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        (
+            b"{not json",
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        (b'{"total": NaN}', "NaN is not valid JSON"),
+        (
+            b"\xff\xfe{}",
+            "payload is not UTF-8 ('utf-8' codec can't decode byte 0xff in position 0: "
+            "invalid start byte)",
+        ),
+    ],
+    ids=["syntax", "nan", "not-utf8"],
+)
+async def test_invalid_json_is_refused_with_aws_two_fixed_prefixes(
+    invoker_factory, payload, detail
+):
+    """Invalid JSON is refused with AWS's two fixed prefixes, then the parser's detail.
+
+    The detail is Python's parser message here; AWS's comes from its Java parser.
+    """
+    invoker = invoker_factory(echo)
+    with pytest.raises(InvalidRequestContentError) as info:
+        await invoker.invoke(payload)
+    assert str(info.value) == (
+        "Could not parse request body into json: Could not parse payload into json: " + detail
+    )
+
+
 async def test_payload_over_the_limit_is_refused_with_aws_message(invoker_factory):
     """Over the size limit: RequestEntityTooLargeError (413) worded as AWS words it."""
     invoker = invoker_factory(echo)

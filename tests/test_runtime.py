@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import decimal
+import linecache
+import os
 import re
 import threading
 
@@ -52,6 +55,42 @@ async def test_stack_trace_holds_only_the_handlers_frames(invoker_factory):
     )
     assert "in helper\n    raise ValueError(" in trace[1]
     assert not any("lambda_destinations" in frame for frame in trace)
+
+
+_SITE_PACKAGES_HANDLER = """\
+def handler(event, context):
+    check(event)
+
+
+def check(event):
+    raise RuntimeError("refused: " + event["order"])
+
+
+async def async_handler(event, context):
+    check(event)
+"""
+
+
+@pytest.mark.parametrize(("name", "line"), [("handler", 2), ("async_handler", 10)])
+async def test_a_handler_in_the_interpreters_own_site_packages_keeps_its_frames(
+    invoker_factory, monkeypatch, name, line
+):
+    """A handler under the standard library's folder keeps its frames in the stack trace.
+
+    Docker's Python images install packages in site-packages beside the standard library
+    (/usr/local/lib/python3.X/site-packages); only this library's leading frames are dropped.
+    """
+    path = os.path.join(os.path.dirname(contextvars.__file__), "site-packages", "shop", "orders.py")
+    source_lines = _SITE_PACKAGES_HANDLER.splitlines(keepends=True)
+    # The file does not exist: linecache serves its source, as it would from the real file.
+    monkeypatch.setitem(linecache.cache, path, (0, None, source_lines, path))
+    namespace: dict[str, object] = {}
+    exec(compile(_SITE_PACKAGES_HANDLER, path, "exec"), namespace)
+    record = await run_once(invoker_factory, namespace[name], {"order": "o-1"})
+    assert record.response_payload["stackTrace"] == [
+        f'  File "{path}", line {line}, in {name}\n    check(event)\n',
+        f'  File "{path}", line 6, in check\n    raise RuntimeError("refused: " + event["order"])\n',
+    ]
 
 
 async def test_async_handler_errors_have_the_same_shape(invoker_factory):
@@ -294,6 +333,105 @@ def test_handler_without_arguments_is_refused():
     """A handler that cannot take the event is refused at construction."""
     with pytest.raises(ConfigurationError, match="takes no positional argument"):
         AsyncInvoker(lambda: None)
+
+
+def _three(event, context, order):
+    return order
+
+
+def _three_and_more(event, context, order, *rest):
+    return order
+
+
+def _keyword(event, context, *, order):
+    return order
+
+
+async def _three_async(event, context, order):
+    return order
+
+
+@pytest.mark.parametrize(
+    ("handler", "problem"),
+    [
+        (_three, "requires 3 positional arguments"),
+        (_three_and_more, "requires 3 positional arguments"),
+        (_three_async, "requires 3 positional arguments"),
+        (lambda a, b, c, d: None, "requires 4 positional arguments"),
+        (_keyword, "requires the keyword argument 'order'"),
+    ],
+)
+def test_handler_needing_arguments_lambda_never_passes_is_refused(handler, problem):
+    """A handler needing more than (event, context) would fail every attempt: refused at once."""
+    with pytest.raises(ConfigurationError, match=re.escape(problem)):
+        AsyncInvoker(handler)
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [
+        lambda event, context, order="o-1": order,
+        lambda event, context=None, *rest: "ran",
+        lambda event, *rest, order="o-1": order,
+        lambda *args, **kwargs: "ran",
+    ],
+    ids=["default", "default-and-varargs", "varargs-and-keyword-default", "varargs-only"],
+)
+async def test_handler_with_defaults_or_varargs_for_the_rest_runs(invoker_factory, handler):
+    """Extra parameters with defaults, or *args, are fine: Lambda's two arguments fill them."""
+    record = await run_once(invoker_factory, handler)
+    assert record.condition is Condition.SUCCESS
+
+
+_scope: contextvars.ContextVar[str] = contextvars.ContextVar("scope", default="unset")
+
+
+async def test_a_sync_handler_runs_in_a_fresh_copy_of_the_callers_context_at_each_attempt(
+    invoker_factory,
+):
+    """A sync handler sees the caller's context variables; what it sets is gone next attempt.
+
+    Every attempt, retries included, starts from a copy of the context of the code whose
+    invoke() started the worker, as each Lambda invocation starts without the last one's
+    request-scoped state; the caller's own context never changes.
+    """
+    seen = []
+
+    def handler(event):
+        seen.append(_scope.get())
+        _scope.set(f"set by event {event['n']}")
+        raise RuntimeError("fail, to be retried")
+
+    token = _scope.set("set by the caller")
+    try:
+        # One slot, so one thread runs every attempt: a context left on it would show.
+        invoker = invoker_factory(handler, reserved_concurrency=1, maximum_retry_attempts=2)
+        await invoker.invoke({"n": 1})
+        await invoker.invoke({"n": 2})
+        await invoker.join()
+        assert _scope.get() == "set by the caller"
+    finally:
+        _scope.reset(token)
+    assert seen == ["set by the caller"] * 6
+
+
+async def test_context_variables_an_async_handler_sets_stay_in_its_worker(invoker_factory):
+    """An async handler runs in its worker's task: the next event on that worker sees its vars.
+
+    Like module state in a warm Lambda sandbox; the invoking code never sees them.
+    """
+    seen = []
+
+    async def handler(event):
+        seen.append(_scope.get())
+        _scope.set(f"set by event {event['n']}")
+
+    invoker = invoker_factory(handler, reserved_concurrency=1)
+    await invoker.invoke({"n": 1})
+    await invoker.invoke({"n": 2})
+    await invoker.join()
+    assert seen == ["unset", "set by event 1"]
+    assert _scope.get() == "unset"
 
 
 async def test_handler_cancelling_itself_is_a_function_error(invoker_factory):

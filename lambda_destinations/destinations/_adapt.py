@@ -6,7 +6,14 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._local import InMemoryDeadLetterQueue, InMemoryDestination
+from lambda_destinations._exceptions import ConfigurationError, ConfigurationTypeError
+
+from ._local import (
+    InMemoryDeadLetterQueue,
+    InMemoryDestination,
+    InvokerDestination,
+    invocation_target,
+)
 
 __all__ = ["Sender", "as_sender"]
 
@@ -14,32 +21,70 @@ __all__ = ["Sender", "as_sender"]
 Sender = Callable[[Any], Awaitable[None] | None]
 
 
-def as_sender(target: object, role: str) -> Sender | None:
-    """Normalise a destination or DLQ to one callable, or raise a clear TypeError."""
+def as_sender(target: object, role: str, *, owner: object = None) -> Sender | None:
+    """Normalise a destination or DLQ to one callable, or raise a clear `ConfigurationError`.
+
+    An invoker or ``@async_invoke`` function is a Lambda function destination, as a function
+    ARN is on AWS: it is chained to with `InvokerDestination`, unless it is *owner* itself.
+    """
     if target is None:
         return None
     if isinstance(target, type):
         msg = f"{role}={target.__name__} is a class: pass an instance, {target.__name__}()"
-        raise TypeError(msg)
+        raise ConfigurationTypeError(msg)
     dead_letters = role == "dead_letter_queue"
     if dead_letters and isinstance(target, InMemoryDestination):
         msg = f"{role}=InMemoryDestination() keeps records: use InMemoryDeadLetterQueue()"
-        raise TypeError(msg)
+        raise ConfigurationTypeError(msg)
     if not dead_letters and isinstance(target, InMemoryDeadLetterQueue):
         msg = f"{role}=InMemoryDeadLetterQueue() keeps dead letters: use InMemoryDestination()"
-        raise TypeError(msg)
-    send = target.send if callable(getattr(type(target), "send", None)) else target  # type: ignore[attr-defined]
+        raise ConfigurationTypeError(msg)
+    has_send = callable(getattr(type(target), "send", None))
+    if isinstance(target, InvokerDestination):
+        _check_chain(target, target.target, role, owner)
+    elif not has_send and (invoker := invocation_target(target)) is not None:
+        _check_chain(target, invoker, role, owner)
+        target, has_send = InvokerDestination(invoker), True
+    send = target.send if has_send else target  # type: ignore[attr-defined]
     if not callable(send):
         msg = (
             f"{role}={target!r} is not a destination: pass an object with a send() method, or "
-            "a function or coroutine function taking one argument"
+            f"a function or coroutine function taking one argument{_chain_hint(role)}"
         )
-        raise TypeError(msg)
+        raise ConfigurationTypeError(msg)
     try:
         inspect.signature(send).bind(None)
     except TypeError:
-        msg = f"{role}={target!r} cannot be called with one argument (the record or message)"
-        raise TypeError(msg) from None
+        msg = (
+            f"{role}={target!r} cannot be called with one argument (the record or message)"
+            f"{_chain_hint(role)}"
+        )
+        raise ConfigurationTypeError(msg) from None
     except ValueError:
         pass  # no signature to check (some builtins): trust it
     return send  # type: ignore[no-any-return]
+
+
+def _chain_hint(role: str) -> str:
+    if role == "dead_letter_queue":
+        return ""
+    return (
+        "; to invoke another function with the record as its event, pass its AsyncInvoker "
+        "or @async_invoke function"
+    )
+
+
+def _check_chain(target: object, invoker: object, role: str, owner: object) -> None:
+    if role == "dead_letter_queue":
+        msg = (
+            f"{role}={target!r} invokes a function: a dead-letter queue keeps the failed "
+            "event, and on AWS is an SQS queue or SNS topic. Pass InMemoryDeadLetterQueue() or "
+            "a callable taking the DeadLetterMessage, or chain with on_failure= instead"
+        )
+        raise ConfigurationTypeError(msg)
+    if owner is not None and invoker is owner:
+        msg = (
+            f"{role}: You can't specify the function as a destination for itself. "
+            "Chain to a different AsyncInvoker."
+        )
+        raise ConfigurationError(msg)

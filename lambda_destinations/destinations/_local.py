@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from lambda_destinations._dead_letter import DeadLetterMessage
+from lambda_destinations._exceptions import ConfigurationTypeError
 from lambda_destinations._records import ExecutionRecord
-
-if TYPE_CHECKING:
-    from lambda_destinations._invoker import AsyncInvoker
 
 __all__ = [
     "InMemoryDeadLetterQueue",
     "InMemoryDestination",
+    "InvocationTarget",
     "InvokerDestination",
     "JsonLinesDestination",
+    "LambdaFunctionLike",
+    "WithInvoker",
+    "invocation_target",
 ]
 
 T = TypeVar("T")
@@ -112,17 +114,61 @@ class InMemoryDeadLetterQueue(_Collector[DeadLetterMessage]):
         return await self._wait(count, timeout)
 
 
+@runtime_checkable
+class InvocationTarget(Protocol):
+    """A function that a record can be sent to as its event: an `AsyncInvoker` is one."""
+
+    @property
+    def function_arn(self) -> str:
+        """The qualified ARN of the function, as records carry it."""
+        ...
+
+    def invoke_nowait(self, payload: bytes, /) -> object:
+        """Queue *payload*, a JSON document, as one asynchronous invocation."""
+        ...
+
+
+@runtime_checkable
+class WithInvoker(Protocol):
+    """A function whose invocations go through an invoker: an ``@async_invoke`` function."""
+
+    @property
+    def invoker(self) -> InvocationTarget: ...
+
+
+#: What stands for a Lambda function as a destination, as a function ARN does on AWS.
+LambdaFunctionLike = InvocationTarget | WithInvoker
+
+
+def invocation_target(target: object) -> InvocationTarget | None:
+    """The invoker *target* stands for, if it is an invoker or an ``@async_invoke`` function."""
+    if isinstance(target, InvocationTarget):
+        return target
+    if isinstance(target, WithInvoker) and isinstance(target.invoker, InvocationTarget):
+        return target.invoker
+    return None
+
+
 class InvokerDestination:
     """Lambda-to-Lambda chaining: invokes another invoker asynchronously with the record.
 
-    The target receives the record's AWS JSON as its event, exactly as a Lambda function
-    destination does. An invoker cannot be its own destination.
+    The target, an `AsyncInvoker` or an ``@async_invoke`` function, receives the record's AWS
+    JSON as its event, byte for byte, exactly as a Lambda function destination does. Passing
+    the invoker or function itself as ``on_success=`` / ``on_failure=`` does the same. An
+    invoker cannot be its own destination.
     """
 
     __slots__ = ("target",)
 
-    def __init__(self, target: AsyncInvoker) -> None:
-        self.target = target
+    def __init__(self, target: LambdaFunctionLike) -> None:
+        invoker = invocation_target(target)
+        if invoker is None:
+            msg = (
+                f"InvokerDestination({target!r}): pass an AsyncInvoker or an @async_invoke "
+                "function, the function to invoke with each record"
+            )
+            raise ConfigurationTypeError(msg)
+        self.target = invoker
 
     def __repr__(self) -> str:
         return f"InvokerDestination({self.target.function_arn!r})"

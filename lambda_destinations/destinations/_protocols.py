@@ -13,6 +13,8 @@ from typing import Protocol, TypeAlias, runtime_checkable
 from lambda_destinations._dead_letter import DeadLetterMessage
 from lambda_destinations._records import ExecutionRecord
 
+from ._local import LambdaFunctionLike
+
 __all__ = [
     "DeadLetterQueue",
     "DeadLetterQueueLike",
@@ -39,8 +41,11 @@ class DeadLetterQueue(Protocol):
         ...
 
 
-#: What ``on_success=`` / ``on_failure=`` accept.
-DestinationLike: TypeAlias = Destination | Callable[[ExecutionRecord], Awaitable[None] | None]
+#: What ``on_success=`` / ``on_failure=`` accept: an invoker or ``@async_invoke`` function is
+#: a Lambda function destination.
+DestinationLike: TypeAlias = (
+    Destination | LambdaFunctionLike | Callable[[ExecutionRecord], Awaitable[None] | None]
+)
 #: What ``dead_letter_queue=`` accepts.
 DeadLetterQueueLike: TypeAlias = (
     DeadLetterQueue | Callable[[DeadLetterMessage], Awaitable[None] | None]
