@@ -91,6 +91,29 @@ async def test_time_stands_still_while_a_sync_handler_runs():
     assert times == [0, 60, 180]
 
 
+async def test_an_idle_loop_stays_at_the_time_the_last_attempt_ended():
+    """Once join() returns, nothing left of a finished attempt moves virtual time on.
+
+    The loop then waits for a wake-up from another thread. A timer kept for the last attempt's
+    timeout (3 s after it started) would make virtual time jump to 183 first.
+    """
+    import threading
+
+    clock = VirtualClock()
+    loop = asyncio.get_running_loop()
+
+    def fail(event):
+        raise RuntimeError
+
+    async with AsyncInvoker(fail, clock=clock) as invoker:
+        await invoker.invoke({})
+        await invoker.join()
+        woken = loop.create_future()
+        threading.Timer(0.05, loop.call_soon_threadsafe, (woken.set_result, None)).start()
+        await woken
+        assert clock.elapsed == 180
+
+
 def test_start_must_be_timezone_aware():
     """A naive start time is refused."""
     with pytest.raises(ValueError, match="timezone-aware"):
