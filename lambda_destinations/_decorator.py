@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar, overload
 
 from typing_extensions import ParamSpec
@@ -22,14 +23,22 @@ class AsyncFunction(Generic[P, R]):
 
     ``invoke()`` queues an event for the function through its `AsyncInvoker` (``.invoker``)
     and returns at once; calling the function directly bypasses the queue, as in a unit test.
+    ``.options`` holds the keyword options it was decorated with, so a test can build an
+    invoker like it (``lambda_destinations.testing.override_invoker`` does).
     """
 
     __name__: str
     __qualname__: str
 
-    def __init__(self, fn: Callable[P, R], invoker: AsyncInvoker) -> None:
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        invoker: AsyncInvoker,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.__wrapped__ = fn
         self.invoker = invoker
+        self.options: Mapping[str, Any] = MappingProxyType(dict(options or {}))
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -75,6 +84,6 @@ def async_invoke(
     """
 
     def wrap(f: Callable[P, R]) -> AsyncFunction[P, R]:
-        return AsyncFunction(f, AsyncInvoker(f, **options))
+        return AsyncFunction(f, AsyncInvoker(f, **options), options)
 
     return wrap if fn is None else wrap(fn)

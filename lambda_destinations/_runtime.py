@@ -211,17 +211,19 @@ def _marshal_error(detail: str, request_id: str) -> Attempt:
 class _Ticket:
     """One running attempt's deadline, watched by the `Watchdog`."""
 
-    __slots__ = ("deadline", "done", "expired", "handler", "waker")
+    __slots__ = ("deadline", "done", "expired", "generation", "handler", "waker")
 
     def __init__(
         self,
         deadline: float,
         waker: asyncio.Future[Any] | None,
         handler: asyncio.Task[Any] | None,
+        generation: int,
     ) -> None:
         self.deadline = deadline
         self.waker = waker
         self.handler = handler
+        self.generation = generation
         self.done = False
         self.expired = False
 
@@ -232,10 +234,21 @@ class Watchdog:
     Every attempt of a function shares one timeout, so deadlines fall in the order attempts
     start: a FIFO of tickets is enough, and starting an attempt never re-arms anything. At the
     deadline it cancels what the attempt waits on: the worker task running an async handler,
-    or the future of a sync handler's thread.
+    or the future of a sync handler's thread. When the last running attempt ends, the watchdog
+    stops until the next one: a timer left for a finished attempt would keep the loop busy, and
+    move a virtual clock on to that deadline once everything else is idle.
     """
 
-    __slots__ = ("_clock", "_task", "_tickets", "_timeout", "_wake")
+    __slots__ = (
+        "_clock",
+        "_generation",
+        "_idle_check",
+        "_running",
+        "_task",
+        "_tickets",
+        "_timeout",
+        "_wake",
+    )
 
     def __init__(self, clock: Clock, timeout: float) -> None:
         self._clock = clock
@@ -243,10 +256,18 @@ class Watchdog:
         self._tickets: deque[_Ticket] = deque()
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
+        # Attempts watched and not yet released, counted per generation: stop() starts a new one.
+        self._running = 0
+        self._generation = 0
+        self._idle_check = False
 
     def watch(self, waker: asyncio.Future[Any] | None, task: asyncio.Task[Any] | None) -> _Ticket:
-        """Cancel *waker* or *task* if the attempt is not done by its deadline."""
-        ticket = _Ticket(self._clock.monotonic() + self._timeout, waker, task)
+        """Cancel *waker* or *task* if the attempt is not done by its deadline.
+
+        Pass the ticket to `release` when the attempt ends, however it ends.
+        """
+        ticket = _Ticket(self._clock.monotonic() + self._timeout, waker, task, self._generation)
+        self._running += 1
         tickets = self._tickets
         while tickets and tickets[0].done:
             tickets.popleft()
@@ -257,6 +278,25 @@ class Watchdog:
             self._wake.set_result(None)
         return ticket
 
+    def release(self, ticket: _Ticket) -> None:
+        """The attempt of *ticket* ended; with none left running, stop watching until the next."""
+        if ticket.done:
+            return
+        ticket.done = True
+        if ticket.generation != self._generation:
+            return  # watched before a stop(), which forgot it
+        self._running -= 1
+        if self._running == 0 and not self._idle_check:
+            # Checked a loop turn later: a worker with a backlog starts its next attempt at
+            # once, and the watchdog then keeps running rather than stopping and starting.
+            self._idle_check = True
+            asyncio.get_running_loop().call_soon(self._stop_if_idle)
+
+    def _stop_if_idle(self) -> None:
+        self._idle_check = False
+        if self._running == 0:
+            self.stop()
+
     def stop(self) -> None:
         """Forget every ticket and stop watching (the invoker closed or changed loops)."""
         task = self._task
@@ -265,6 +305,8 @@ class Watchdog:
         self._task = None
         self._wake = None
         self._tickets.clear()
+        self._running = 0
+        self._generation += 1
 
     async def _run(self) -> None:
         tickets, clock = self._tickets, self._clock
@@ -382,7 +424,7 @@ class Runtime:
         except BaseException as e:  # noqa: BLE001 - a handler fault must never kill a worker
             return _fault_of(e, request_id)
         finally:
-            ticket.done = True
+            self.watchdog.release(ticket)
         if ticket.expired:
             # The handler swallowed the cancellation and returned late: still a timeout.
             if task.uncancel() > 0:
@@ -411,7 +453,7 @@ class Runtime:
         except BaseException as e:  # noqa: BLE001 - a handler fault must never kill a worker
             return _fault_of(e, request_id)
         finally:
-            ticket.done = True
+            self.watchdog.release(ticket)
         if error is not None:
             return _fault_of(error, request_id)
         return self._result(result, request_id)

@@ -6,26 +6,36 @@ selector: whenever the loop would block waiting for a timer, and no thread start
 in the loop is therefore virtual: the invoker's retry waits and timeouts, and a handler's own
 ``asyncio.sleep`` or ``asyncio.timeout``. While a thread is busy (a sync handler), time stands
 still unless a timer falls due after as long in real time, so the handler's timeout still fires.
+
+Timers already scheduled when the clock attaches (or detaches) keep the delay they had left:
+their deadlines move from one time line to the other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import selectors
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["VirtualClock"]
 
 _ATTR = "_lambda_destinations_virtual_clock"
+_MISSING: Final = object()
+# How often detach() checks that a loop in another thread still runs while it waits for it.
+_DETACH_POLL: Final = 0.1
 
 
 class VirtualClock:
     """A `Clock` on virtual time that advances by itself whenever all work waits on time.
 
     Pass it as ``clock=`` to every invoker of a test. *start* is the wall-clock time that
-    record timestamps begin at (default: the real time when the clock is made).
+    record timestamps begin at (default: the real time when the clock is made). It drives the
+    loop it is first used on until `detach` gives the loop its real time back.
     """
 
     def __init__(self, start: datetime | None = None) -> None:
@@ -39,6 +49,7 @@ class VirtualClock:
         self._now = 0.0
         self._threads = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"VirtualClock(now={self.now().isoformat()!r}, elapsed={self.elapsed:g} s)"
@@ -81,15 +92,19 @@ class VirtualClock:
             self.attach(loop)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Make *loop*'s time this clock's time. Done for you on the clock's first use."""
+        """Make *loop*'s time this clock's time. Done for you on the clock's first use.
+
+        Timers the loop already holds keep the delay they had left, now in virtual seconds:
+        an ``asyncio.timeout(5)`` entered before still expires 5 s after it was entered.
+        """
         owner = getattr(loop, _ATTR, None)
-        if owner is self:
+        if owner is not None and owner.clock is self:
             self._loop = loop
             return
         if owner is not None:
             msg = (
                 "another VirtualClock already drives this event loop: give every invoker of "
-                "a test the same clock"
+                "a test the same clock, or detach() the other clock first"
             )
             raise RuntimeError(msg)
         selector = getattr(loop, "_selector", None)
@@ -127,15 +142,108 @@ class VirtualClock:
             return future
 
         # The loop and its selector are plain Python objects; their methods are looked up
-        # per call, so instance attributes take over for this loop alone.
+        # per call, so instance attributes take over for this loop alone. What was there
+        # before is kept, for detach() to put back.
+        attachment = _Attachment(
+            self, ((selector, "select"), (loop, "time"), (loop, "run_in_executor"))
+        )
+        _shift_timers(loop, self._now - loop.time())
         selector.select = select  # type: ignore[method-assign]
         loop.time = self._loop_time  # type: ignore[method-assign]
         loop.run_in_executor = run_in_executor  # type: ignore[method-assign, assignment]
-        setattr(loop, _ATTR, self)
+        setattr(loop, _ATTR, attachment)
         self._loop = loop
+        self._loops.add(loop)
+
+    def detach(self) -> None:
+        """Give every loop this clock drives its real time back; the clock can attach again.
+
+        Timers still pending keep the delay they had left, now in real seconds. A loop running
+        in another thread (the background loop of sync code) is restored from its own thread.
+        The pytest fixtures do this when a test ends, so the next test's clock can drive the
+        same loop.
+        """
+        for loop in list(self._loops):
+            if loop.is_closed():
+                continue
+            if loop.is_running() and not _runs_here(loop):
+                _call_in_loop_thread(loop, functools.partial(self._release, loop))
+            else:
+                self._release(loop)
+        self._loops.clear()
+        self._loop = None
+
+    def _release(self, loop: asyncio.AbstractEventLoop) -> None:
+        attachment = getattr(loop, _ATTR, None)
+        if attachment is None or attachment.clock is not self:
+            return
+        attachment.restore()
+        delattr(loop, _ATTR)
+        _shift_timers(loop, loop.time() - self._now)
 
     def _loop_time(self) -> float:
         return self._now
 
     def _thread_done(self, _: object) -> None:
         self._threads -= 1
+
+
+class _Attachment:
+    """Which clock drives a loop, and the attributes it replaced there, to put back."""
+
+    __slots__ = ("clock", "saved")
+
+    def __init__(self, clock: VirtualClock, replaced: tuple[tuple[object, str], ...]) -> None:
+        self.clock = clock
+        self.saved = tuple((obj, name, vars(obj).get(name, _MISSING)) for obj, name in replaced)
+
+    def restore(self) -> None:
+        for obj, name, value in self.saved:
+            if value is _MISSING:
+                vars(obj).pop(name, None)  # the class's own method shows through again
+            else:
+                setattr(obj, name, value)
+
+
+def _shift_timers(loop: asyncio.AbstractEventLoop, by: float) -> None:
+    # Moving every deadline by the same amount keeps the heap's order, so it stays a heap.
+    # An asyncio.timeout() holds its deadline too, which when() reports: it moves along.
+    for handle in getattr(loop, "_scheduled", ()):
+        old = handle.when()
+        handle._when = old + by
+        owner = getattr(handle._callback, "__self__", None)
+        if isinstance(owner, asyncio.Timeout) and owner.when() == old:
+            owner._when = old + by  # type: ignore[attr-defined]
+
+
+def _runs_here(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _call_in_loop_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+    # Patching a loop while its thread is inside select() would race with it.
+    done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not done.set_running_or_notify_cancel():
+            return
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - handed back to the waiting thread
+            done.set_exception(e)
+        else:
+            done.set_result(None)
+
+    loop.call_soon_threadsafe(run)
+    while True:
+        try:
+            done.result(timeout=_DETACH_POLL)
+        except TimeoutError:
+            if not loop.is_running() and done.cancel():
+                fn()  # the loop stopped first: nothing runs it any more, do it from here
+                return
+        else:
+            return

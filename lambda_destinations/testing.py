@@ -10,18 +10,23 @@ six-hour maximum event age in milliseconds of wall time::
 
 ``record_shape()`` and ``assert_record()`` compare records with AWS's shape while ignoring what
 changes from run to run (request ids, timestamps, and by default stack traces).
+``override_invoker()`` puts a function decorated with ``@async_invoke`` on a test's clock and
+destinations for the length of a ``with`` block.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from ._clock import Clock, SystemClock
 from ._context import LambdaContext
+from ._decorator import AsyncFunction
 from ._identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FunctionIdentity
+from ._invoker import AsyncInvoker
 from ._records import ExecutionRecord
 from ._responses import new_request_id
 from ._virtual_clock import VirtualClock
@@ -33,6 +38,7 @@ __all__ = [
     "VirtualClock",
     "assert_record",
     "lambda_context",
+    "override_invoker",
     "record_shape",
 ]
 
@@ -124,3 +130,32 @@ def assert_record(
     diff = "\n".join(difflib.unified_diff(want, got, "expected", "actual", lineterm=""))
     msg = f"record differs from the expected AWS shape:\n{diff}"
     raise AssertionError(msg)
+
+
+@contextlib.contextmanager
+def override_invoker(
+    function: AsyncFunction[..., Any], /, **overrides: Any
+) -> Iterator[AsyncInvoker]:
+    """Run *function*'s events on a new invoker inside the block; put the original back after.
+
+    *function* is decorated with ``@async_invoke`` (at import time, say, with the application's
+    destinations and the real clock). The new invoker takes the options it was decorated with,
+    updated with *overrides*: ``clock=VirtualClock()``, ``on_failure=InMemoryDestination()``,
+    and any other `AsyncInvoker` option. ``function.invoke()``, ``.join()`` and ``.aclose()``
+    use it until the block ends. The block does not close it: join it inside the block. (The
+    pytest fixture of the same name also closes it, and uses the test's virtual clock.)
+    """
+    invoker = AsyncInvoker(function.__wrapped__, **{**function.options, **overrides})
+    with _swapped_invoker(function, invoker):
+        yield invoker
+
+
+@contextlib.contextmanager
+def _swapped_invoker(function: AsyncFunction[..., Any], invoker: AsyncInvoker) -> Iterator[None]:
+    """Make *invoker* the one *function* uses until the block ends; the pytest plugin uses it."""
+    original = function.invoker
+    function.invoker = invoker
+    try:
+        yield
+    finally:
+        function.invoker = original

@@ -51,7 +51,12 @@ def run_block(block: Block, pytester: pytest.Pytester) -> None:
         exec(code, {"__name__": "__main__"})
         return
     pytester.makepyfile(**{f"test_doc_line_{block.line}": block.code})
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-W", "error")
+    # pytest-asyncio, installed for the tests, warns (an error under -W error) when unset.
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    # Hypothesis's plugin would import hypothesis afresh in every in-process sub-session.
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-W", "error"
+    )
     assert result.ret == 0, f"docs/testing.md block at line {block.line} failed"
     result.assert_outcomes(passed=len(names))
 

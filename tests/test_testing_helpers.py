@@ -5,12 +5,14 @@ from __future__ import annotations
 from unittest.mock import ANY
 
 import pytest
-from lambda_destinations import FunctionError, JoinTimeoutError
+from lambda_destinations import FunctionError, InMemoryDestination, JoinTimeoutError, async_invoke
 from lambda_destinations.testing import (
     REQUEST_ID,
     STACK_TRACE,
     TIMESTAMP,
+    VirtualClock,
     assert_record,
+    override_invoker,
     record_shape,
 )
 
@@ -137,7 +139,9 @@ def test_plugin_runs_async_tests_without_other_plugins(pytester):
             assert len(in_memory_destination.records) == 1
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:anyio"
+    )
     result.assert_outcomes(passed=1)
 
 
@@ -155,3 +159,43 @@ def test_lambda_context_lets_a_test_call_a_handler_directly(virtual_clock):
     assert context.invoked_function_arn == "arn:aws:lambda:us-east-1:123456789012:function:orders"
     virtual_clock.advance(10)
     assert context.get_remaining_time_in_millis() == 20_000
+
+
+PRODUCTION_FAILURES = InMemoryDestination()
+
+
+@async_invoke(function_name="refund", maximum_retry_attempts=1, on_failure=PRODUCTION_FAILURES)
+def refund(event, context):
+    raise ValueError(f"refund {event['id']} refused")
+
+
+async def test_override_invoker_runs_a_decorated_function_on_other_clock_and_destinations():
+    """Inside the block the decorated function's events use the new invoker; after, the old.
+
+    The new invoker keeps the decorator's options (its name, one retry) with the overrides.
+    """
+    clock, failed = VirtualClock(), InMemoryDestination()
+    original = refund.invoker
+    with override_invoker(refund, clock=clock, on_failure=failed) as invoker:
+        assert refund.invoker is invoker
+        await refund.invoke({"id": 7})
+        await refund.join()
+        await refund.aclose()
+    assert refund.invoker is original
+    (record,) = failed.records
+    assert (record.approximate_invoke_count, clock.elapsed) == (2, 60)
+    assert record.request_context.function_arn.endswith(":function:refund:$LATEST")
+    assert PRODUCTION_FAILURES.records == []
+
+
+def test_override_invoker_puts_the_original_back_when_the_block_raises():
+    """An exception in the block still restores the decorated function's own invoker."""
+    original = refund.invoker
+    with pytest.raises(KeyError), override_invoker(refund, clock=VirtualClock()):
+        raise KeyError("boom")
+    assert refund.invoker is original
+    assert refund.options == {
+        "function_name": "refund",
+        "maximum_retry_attempts": 1,
+        "on_failure": PRODUCTION_FAILURES,
+    }
