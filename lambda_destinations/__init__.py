@@ -12,6 +12,7 @@ from ._dead_letter import DeadLetterMessage
 from ._decorator import AsyncFunction, async_invoke
 from ._exceptions import (
     ConfigurationError,
+    ConfigurationTypeError,
     FunctionError,
     InvalidRequestContentError,
     InvokeError,
@@ -41,6 +42,7 @@ __all__ = [
     "CognitoIdentity",
     "Condition",
     "ConfigurationError",
+    "ConfigurationTypeError",
     "DeadLetterMessage",
     "DeadLetterQueue",
     "Destination",

@@ -9,8 +9,10 @@ Destinations on real AWS services are in ``lambda_destinations.destinations.aws`
 from ._local import (
     InMemoryDeadLetterQueue,
     InMemoryDestination,
+    InvocationTarget,
     InvokerDestination,
     JsonLinesDestination,
+    LambdaFunctionLike,
 )
 from ._protocols import DeadLetterQueue, DeadLetterQueueLike, Destination, DestinationLike
 
@@ -21,6 +23,8 @@ __all__ = [
     "DestinationLike",
     "InMemoryDeadLetterQueue",
     "InMemoryDestination",
+    "InvocationTarget",
     "InvokerDestination",
     "JsonLinesDestination",
+    "LambdaFunctionLike",
 ]
