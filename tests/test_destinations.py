@@ -199,9 +199,45 @@ async def test_hanging_destination_is_cut_off_by_the_delivery_timeout(
     await healthy.invoke({})
     await healthy.join()
     assert len(ok.records) == 1
-    await hanging.join()
+    # A join() bounded far beyond the delivery timeout fails, rather than hangs, if it is not applied.
+    await hanging.join(timeout=600)
     assert virtual_clock.elapsed == 5
     assert hanging.metrics().destination_delivery_failures == 1
+
+
+@pytest.mark.parametrize("role", ["on_success", "on_failure", "dead_letter_queue"])
+async def test_a_receiver_ignoring_its_cancellation_still_ends_its_delivery_at_the_timeout(
+    invoker_factory, virtual_clock, role
+):
+    """A receiver that swallows the delivery timeout's cancellation cannot hold the delivery.
+
+    It runs in a task of its own: join() returns at the 5 s delivery_timeout, not 200 s later
+    when the receiver finally returns, and the delivery counts as failed
+    (DestinationDeliveryFailures, or DeadLetterErrors for the DLQ) although the receiver
+    itself never raised.
+    """
+    returned = asyncio.Event()
+
+    async def stubborn(item):
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(200)  # goes on as if it had not been cancelled
+        returned.set()
+
+    handler = succeed if role == "on_success" else fail
+    invoker = invoker_factory(
+        handler, maximum_retry_attempts=0, delivery_timeout=5, **{role: stubborn}
+    )
+    await invoker.invoke({})
+    await invoker.join(timeout=600)
+    assert virtual_clock.elapsed == 5
+    metrics = invoker.metrics()
+    failures = (metrics.destination_delivery_failures, metrics.dead_letter_errors)
+    assert failures == ((0, 1) if role == "dead_letter_queue" else (1, 0))
+    await returned.wait()  # the abandoned receiver runs on by itself, to its own end
+    assert virtual_clock.elapsed == 205
+    assert invoker.metrics() == metrics
 
 
 async def test_invoker_destination_chains_to_another_function(invoker_factory):

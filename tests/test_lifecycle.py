@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 
 import pytest
 from lambda_destinations import AsyncInvoker, Condition, InMemoryDestination, InvokerClosedError
@@ -196,6 +198,25 @@ async def test_concurrency_limit_is_respected(invoker_factory, virtual_clock):
     assert peak == 3
     assert virtual_clock.elapsed == 4
     assert invoker.metrics().throttles > 0
+
+
+async def test_sync_handlers_run_on_no_more_threads_than_reserved_concurrency(invoker_factory):
+    """Sync handlers share a pool of at most reserved_concurrency threads, reused across events.
+
+    300 short events with reserved_concurrency=2 never see a third thread.
+    """
+    threads: set[threading.Thread] = set()
+
+    def handler(event):
+        threads.add(threading.current_thread())
+        time.sleep(0.001)
+
+    invoker = invoker_factory(handler, reserved_concurrency=2)
+    for _ in range(300):
+        await invoker.invoke({})
+    await invoker.join()
+    assert invoker.metrics().invocations == 300
+    assert 1 <= len(threads) <= 2
 
 
 async def test_unlimited_concurrency_runs_everything_at_once(invoker_factory, virtual_clock):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
 
 import pytest
-from lambda_destinations import ConfigurationError, Metric
+from lambda_destinations import ConfigurationError, Metric, MetricsSnapshot
 from lambda_destinations.otel import OpenTelemetryMetrics
 
 
@@ -24,6 +25,35 @@ async def test_event_age_statistics_follow_the_retry_schedule(invoker_factory):
     assert (ages.sample_count, ages.minimum, ages.maximum, ages.sum) == (3, 0, 180_000, 240_000)
     assert ages.average == 80_000
     assert invoker.metrics().to_cloudwatch()["AsyncEventAge"] == 180_000
+
+
+async def test_reset_metrics_keeps_concurrent_executions_live(invoker_factory):
+    """reset_metrics() zeroes the counts, not ConcurrentExecutions, which is a live gauge.
+
+    Reset while 3 attempts run, the snapshot holds nothing but concurrent_executions == 3;
+    once they end, the gauge is back at 0 (not -3) and every count is still 0.
+    """
+    release = asyncio.Event()
+    all_running = asyncio.Event()
+    running = 0
+
+    async def handler(event):
+        nonlocal running
+        running += 1
+        if running == 3:
+            all_running.set()
+        await release.wait()
+
+    invoker = invoker_factory(handler)
+    for _ in range(3):
+        await invoker.invoke({})
+    await all_running.wait()
+    assert invoker.metrics().concurrent_executions == 3
+    invoker.reset_metrics()
+    assert invoker.metrics() == MetricsSnapshot(concurrent_executions=3)
+    release.set()
+    await invoker.join()
+    assert invoker.metrics() == MetricsSnapshot()
 
 
 async def test_hooks_receive_every_data_point_in_order(invoker_factory):
@@ -163,15 +193,7 @@ async def test_open_telemetry_adapter_records_with_cloudwatch_names(invoker_fact
     await invoker.invoke({})
     await invoker.invoke({})
     await invoker.join()
-    data = reader.get_metrics_data()
-    assert data is not None
-    # OpenTelemetry instrument names are case-insensitive; its SDK reports them lowercased.
-    points: dict[str, Any] = {
-        metric.name.lower(): metric.data.data_points[0]
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-    }
+    points = otel_points(reader)
     assert points["asynceventsreceived"].value == 2
     assert points["invocations"].value == 6
     assert points["errors"].value == 6
@@ -179,4 +201,49 @@ async def test_open_telemetry_adapter_records_with_cloudwatch_names(invoker_fact
     assert points["asynceventage"].count == 6
     assert points["asynceventage"].max == 180_000
     assert dict(points["invocations"].attributes) == {"FunctionName": "orders"}
-    assert "concurrentexecutions" in points
+    assert points["concurrentexecutions"].value == 0
+
+
+async def test_open_telemetry_gauge_follows_live_concurrency_and_duration_is_recorded(
+    invoker_factory,
+):
+    """The OpenTelemetry gauge holds the running attempts' count; each Duration is a data point.
+
+    Read from inside the second of two concurrent attempts, ConcurrentExecutions is 2; after
+    both end it is 0. Each attempt sleeps 250 virtual ms, so the Duration histogram holds two
+    points of exactly 250 ms.
+    """
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    gauge_while_running: list[float] = []
+
+    async def handler(event):
+        if event["n"] == 2:
+            gauge_while_running.append(otel_points(reader)["concurrentexecutions"].value)
+        await asyncio.sleep(0.25)
+
+    invoker = invoker_factory(handler, metrics_hooks=[OpenTelemetryMetrics(provider)])
+    await invoker.invoke({"n": 1})
+    await invoker.invoke({"n": 2})
+    await invoker.join()
+    assert gauge_while_running == [2]
+    points = otel_points(reader)
+    assert points["concurrentexecutions"].value == 0
+    duration = points["duration"]
+    assert (duration.count, duration.sum, duration.min, duration.max) == (2, 500, 250, 250)
+
+
+def otel_points(reader: Any) -> dict[str, Any]:
+    """The first data point of each metric *reader* collected, by lowercased name."""
+    data = reader.get_metrics_data()
+    assert data is not None
+    # OpenTelemetry instrument names are case-insensitive; its SDK reports them lowercased.
+    return {
+        metric.name.lower(): metric.data.data_points[0]
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }

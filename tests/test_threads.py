@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 import pytest
 from lambda_destinations import (
@@ -15,6 +16,27 @@ from lambda_destinations import (
 )
 
 from .scripts import run_script
+
+
+async def test_an_event_from_another_thread_wakes_the_idle_loop_that_accepts_it():
+    """A thread's invoke wakes the invoker's loop, asleep with nothing else to do, at once.
+
+    The loop waits only on the invoking thread, so the hand-off itself must wake it: if it
+    did not, the 30 s deadline (generous: the hand-off takes milliseconds) would fail the test.
+    """
+    ok = InMemoryDestination()
+
+    def invoke_once_the_loop_sleeps():
+        # Lets the loop fall asleep first, so only a hand-off that wakes it passes: without it,
+        # a broken hand-off could slip in before the loop sleeps. No result is waited for here.
+        time.sleep(0.2)
+        return invoker.invoke_nowait({"n": 1})
+
+    async with AsyncInvoker(lambda event: event["n"], on_success=ok) as invoker:
+        await invoker.start()
+        response = await asyncio.wait_for(asyncio.to_thread(invoke_once_the_loop_sleeps), 30)
+        await invoker.join()
+    assert [(r.request_id, r.response_payload) for r in ok.records] == [(response.request_id, 1)]
 
 
 async def test_many_threads_invoke_one_invoker_at_once():
