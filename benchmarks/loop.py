@@ -87,7 +87,9 @@ async def _instant(event: Any) -> Any:
 
 
 async def _backlog(n: int) -> dict[str, Any]:
-    invoker = AsyncInvoker(_instant, clock=VirtualClock(), reserved_concurrency=100)
+    invoker = AsyncInvoker(
+        _instant, clock=VirtualClock(), reserved_concurrency=100, throttling="fifo"
+    )
     await invoker.start()
     for i in range(n):  # a burst, as a sync caller or a wave of retries makes one
         invoker.invoke_nowait(i)

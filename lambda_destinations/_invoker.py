@@ -87,7 +87,7 @@ class AsyncInvoker:
         metrics_hooks: Sequence[MetricsHook] = (),
         lambda_logs: bool = False,
         queue: EventQueue | None = None,
-        throttling: Throttling = "fifo",
+        throttling: Throttling = "backoff",
     ) -> None:
         if function_name is None:
             function_name = _default_name(handler)
@@ -455,7 +455,7 @@ class AsyncInvoker:
                 "will not end: %s. Use 'async with AsyncInvoker(...)' or await aclose().",
                 self._function_arn,
                 len(pending),
-                "; ".join(f"{ev.request_id} ({ev.state}) {ev.payload_json}" for ev in pending),
+                _listed(pending),
             )
 
     # -- accepting events -----------------------------------------------------------------
@@ -507,6 +507,17 @@ class AsyncInvoker:
         self._completion.accepted()
         self._telemetry.received(request_id)
         self._queue.put(EventState(request_id, body, self._wall()))
+
+
+# Events a log line names one by one; the rest are counted (each also gets a line of its own
+# at close, but one line naming 50,000 events helps nobody).
+_LISTED: Final = 20
+
+
+def _listed(events: Sequence[UnfinishedEvent]) -> str:
+    named = "; ".join(f"{ev.request_id} ({ev.state}) {ev.payload_json}" for ev in events[:_LISTED])
+    more = len(events) - _LISTED
+    return f"{named}; and {more} more" if more > 0 else named
 
 
 def _wall_time(clock: Clock) -> Callable[[], float]:

@@ -164,7 +164,7 @@ class FunctionSettings:
         payload_limit: int = 1_048_576,
         delivery_timeout: Duration = 30,
         drain_timeout: Duration | None = None,
-        throttling: Throttling = "fifo",
+        throttling: Throttling = "backoff",
         aws_limits: bool = True,
     ) -> FunctionSettings:
         """Check every value; raise `ConfigurationError` naming the first one that is wrong."""

@@ -315,10 +315,11 @@ async def blocker_or_fail(event, context):
 async def test_throttled_waiting_does_not_consume_retry_attempts(
     invoker_factory, in_memory_destination
 ):
-    """§2: waiting for concurrency is not a function error; all three attempts still run.
+    """§2: throttles are not function errors; all three attempts still run.
 
-    The event waits 100 s for the only slot (assumption 7: it waits in the queue), then fails
-    at +100, +160 and +280 s: RetriesExhausted with count 3.
+    The only slot is busy for 100 s. The event is throttled and retried after 1, 2, 4, ...,
+    64 s (AWS's backoff), so it first runs at +127 s; it fails at +127, +187 and +307 s:
+    RetriesExhausted with count 3.
     """
     invoker = invoker_factory(
         blocker_or_fail,
@@ -330,12 +331,12 @@ async def test_throttled_waiting_does_not_consume_retry_attempts(
     await invoker.invoke({"blocker": True})
     response = await invoker.invoke({"orderId": 17})
     await invoker.join()
-    assert invoker.metrics().throttles >= 1
+    assert invoker.metrics().throttles == 7  # tries at +0, +1, +3, +7, +15, +31 and +63 s
     assert_aws_record(
         in_memory_destination.records[0],
         {
             "version": "1.0",
-            "timestamp": "2019-11-14T18:20:45.568Z",
+            "timestamp": "2019-11-14T18:21:12.568Z",
             "requestContext": {
                 "requestId": REQUEST_ID,
                 "functionArn": arn("my-function"),
@@ -353,10 +354,11 @@ async def test_throttled_waiting_does_not_consume_retry_attempts(
 async def test_event_age_counts_from_queueing_across_the_queue_wait(
     invoker_factory, in_memory_destination
 ):
-    """§2: age is measured from acceptance, queue wait included, and AWS looks ahead.
+    """§2: age is measured from acceptance, throttle backoffs included, and AWS looks ahead.
 
-    Max age 150 s: the event first runs at +100 s after waiting for the slot and fails; a retry
-    60 s later would start at age 160 s, so it ends at once with EventAgeExceeded, count 1.
+    Max age 150 s: the event first runs at +127 s after backing off while the slot was busy,
+    and fails; a retry 60 s later would start at age 187 s, so it ends at once with
+    EventAgeExceeded, count 1.
     """
     invoker = invoker_factory(
         blocker_or_fail,
@@ -373,7 +375,7 @@ async def test_event_age_counts_from_queueing_across_the_queue_wait(
         in_memory_destination.records[0],
         {
             "version": "1.0",
-            "timestamp": "2019-11-14T18:17:45.568Z",
+            "timestamp": "2019-11-14T18:18:12.568Z",
             "requestContext": {
                 "requestId": REQUEST_ID,
                 "functionArn": arn("my-function"),
@@ -1152,6 +1154,7 @@ async def test_queued_and_waiting_events_follow_the_config_current_at_each_decis
         timeout=60,
         on_success=old_ok,
         on_failure=old_failed,
+        throttling="fifo",  # events stay queued behind the blocker, to be updated there
     )
     waiting = await invoker.invoke({"name": "fails-early"})
     await asyncio.sleep(0)

@@ -277,7 +277,11 @@ async def test_a_slow_receiver_delays_no_other_delivery_and_holds_no_slot(
         return handler_for(role)(event)
 
     invoker = invoker_factory(
-        handler, reserved_concurrency=1, maximum_retry_attempts=0, **{role: receiver}
+        handler,
+        reserved_concurrency=1,
+        maximum_retry_attempts=0,
+        throttling="fifo",  # in line behind one slot: each starts as soon as it is free
+        **{role: receiver},
     )
     ids = [(await invoker.invoke({"n": n})).request_id for n in range(5)]
     await invoker.join()
@@ -497,6 +501,7 @@ def make_owned_invoker(
         timeout=900,
         on_success=ok,
         on_failure=failed,
+        throttling="fifo",  # "quick" waits in line behind "slow", in the queued state
         **options,
     )
 

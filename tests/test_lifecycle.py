@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import time
 
 import pytest
 from lambda_destinations import AsyncInvoker, Condition, InMemoryDestination, InvokerClosedError
@@ -40,7 +38,11 @@ async def test_explicit_start_and_aclose():
 
 
 async def test_drain_timeout_reports_unfinished_events(caplog):
-    """Events still unfinished after the drain timeout are returned and logged, not dropped."""
+    """Events still unfinished after the drain timeout are returned and logged, not dropped.
+
+    The hanging invoker queues in line (``throttling="fifo"``), so one event is running and
+    the next one queued behind it.
+    """
     clock = VirtualClock()
 
     def fail(event):
@@ -50,7 +52,9 @@ async def test_drain_timeout_reports_unfinished_events(caplog):
         await asyncio.sleep(10_000)
 
     failing = AsyncInvoker(fail, clock=clock)
-    hanging = AsyncInvoker(hang, clock=clock, timeout=900, reserved_concurrency=1)
+    hanging = AsyncInvoker(
+        hang, clock=clock, timeout=900, reserved_concurrency=1, throttling="fifo"
+    )
     waiting = await failing.invoke({"w": 1})
     running = await hanging.invoke({"r": 1})
     queued = await hanging.invoke({"q": 1})
@@ -179,8 +183,8 @@ async def test_metrics_count_like_cloudwatch(invoker_factory):
     assert invoker.metrics().invocations == 0
 
 
-async def test_concurrency_limit_is_respected(invoker_factory, virtual_clock):
-    """At most reserved_concurrency attempts run at once; the rest wait in the queue."""
+async def ten_one_second_events(invoker_factory, **options):
+    """Ten 1 s events at reserved_concurrency=3: (peak concurrency, invoker)."""
     running = 0
     peak = 0
 
@@ -191,32 +195,38 @@ async def test_concurrency_limit_is_respected(invoker_factory, virtual_clock):
         await asyncio.sleep(1)
         running -= 1
 
-    invoker = invoker_factory(handler, reserved_concurrency=3)
+    invoker = invoker_factory(handler, reserved_concurrency=3, **options)
     for _ in range(10):
         await invoker.invoke({})
     await invoker.join()
+    return peak, invoker
+
+
+async def test_concurrency_limit_is_respected_and_the_rest_back_off_as_on_aws(
+    invoker_factory, virtual_clock
+):
+    """At most reserved_concurrency attempts at once; each event finding no slot backs off.
+
+    AWS retries a throttled event after 1 s, then 2 s, 4 s, ...: at +0 s three run and seven
+    are throttled; at +1 s three of those run and four are throttled again (next try +3 s);
+    at +3 s three run and one is throttled (next try +7 s); it runs from +7 s to +8 s.
+    ``Throttles`` counts every throttled try: 7 + 4 + 1.
+    """
+    peak, invoker = await ten_one_second_events(invoker_factory)
+    assert peak == 3
+    assert virtual_clock.elapsed == 8
+    assert invoker.metrics().throttles == 12
+    assert invoker.metrics().invocations == 10
+
+
+async def test_with_fifo_throttling_events_wait_in_line_for_the_next_free_slot(
+    invoker_factory, virtual_clock
+):
+    """throttling="fifo": the seven events finding no slot wait in line, one Throttle each."""
+    peak, invoker = await ten_one_second_events(invoker_factory, throttling="fifo")
     assert peak == 3
     assert virtual_clock.elapsed == 4
-    assert invoker.metrics().throttles > 0
-
-
-async def test_sync_handlers_run_on_no_more_threads_than_reserved_concurrency(invoker_factory):
-    """Sync handlers share a pool of at most reserved_concurrency threads, reused across events.
-
-    300 short events with reserved_concurrency=2 never see a third thread.
-    """
-    threads: set[threading.Thread] = set()
-
-    def handler(event):
-        threads.add(threading.current_thread())
-        time.sleep(0.001)
-
-    invoker = invoker_factory(handler, reserved_concurrency=2)
-    for _ in range(300):
-        await invoker.invoke({})
-    await invoker.join()
-    assert invoker.metrics().invocations == 300
-    assert 1 <= len(threads) <= 2
+    assert invoker.metrics().throttles == 7
 
 
 async def test_unlimited_concurrency_runs_everything_at_once(invoker_factory, virtual_clock):

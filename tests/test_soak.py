@@ -307,7 +307,7 @@ async def test_soak_every_event_ends_once_metrics_agree_and_memory_returns(
 async def test_a_backlog_of_events_whose_handler_never_awaits_lets_the_loop_run_between_turns(
     virtual_clock: VirtualClock,
 ) -> None:
-    """50,000 queued events of a handler that never awaits: other callbacks still get turns.
+    """50,000 events queued in line for a handler that never awaits: other callbacks get turns.
 
     Counted in events, not seconds: a callback that re-schedules itself on every loop turn
     notes how many attempts ran since its last turn. Workers give the loop a turn every few
@@ -319,7 +319,9 @@ async def test_a_backlog_of_events_whose_handler_never_awaits_lets_the_loop_run_
     async def instant(event: Any) -> Any:
         return event
 
-    invoker = AsyncInvoker(instant, clock=virtual_clock, reserved_concurrency=CONCURRENCY)
+    invoker = AsyncInvoker(
+        instant, clock=virtual_clock, reserved_concurrency=CONCURRENCY, throttling="fifo"
+    )
     await invoker.start()
     for n in range(50_000):  # a burst, as a sync caller or a wave of retries makes one
         invoker.invoke_nowait(n)

@@ -36,7 +36,8 @@ async def test_full_schedule_and_six_hour_expiry_take_milliseconds():
         starved = await invoker.invoke({"sleep": 0, "fail": False})
     wall = time.perf_counter() - began
     assert wall < 5  # generous: the point is hours of virtual time, not a benchmark
-    assert clock.elapsed == 7 * 3600
+    # The 7-hour event found the slot busy at +0 s and ran after AWS's 1 s throttle backoff.
+    assert clock.elapsed == 7 * 3600 + 1
     conditions = {
         r.request_id: (r.condition.value, r.approximate_invoke_count) for r in failed.records
     }
