@@ -451,3 +451,15 @@ async def test_dead_letters_due_at_once_are_batched_with_their_attributes(aws):
         f'{{"n":{i}}}': {"RequestID": f"req-{i}", "ErrorCode": "200", "ErrorMessage": f"e{i}"}
         for i in range(4)
     }
+
+
+async def test_sns_batches_stay_within_256_kib_altogether(aws):
+    """PublishBatch entries add up to at most 256 KiB (a topic's default message size)."""
+    topic_arn, queue_url = aws.topic("large", raw=True)
+    sns = aws.client("sns")
+    calls = count_calls(sns)
+    destination = destination_from_arn(topic_arn, client=sns)
+    records = [record_for(f"req-{i}", "x" * 100_000) for i in range(3)]
+    await send_all(destination, records)
+    assert calls == ["PublishBatch", "Publish"]
+    assert len(aws.receive(queue_url, 3)) == 3

@@ -217,6 +217,14 @@ def test_delete_returns_every_setting_to_its_default(destinations):
             f"The provided destination config DestinationConfig(onSuccess=OnSuccess(destination=arn:aws:s3:::b), onFailure=OnFailure(destination={QUEUE})) is invalid.",
         ),
         (
+            {
+                "FunctionName": "orders",
+                "DestinationConfig": {"OnFailure": {"Destination": f"{QUEUE}.fifo"}},
+            },
+            "InvalidParameterValueException",
+            f"The provided destination config DestinationConfig(onSuccess=null, onFailure=OnFailure(destination={QUEUE}.fifo)) is invalid.",
+        ),
+        (
             {"FunctionName": "orders:prod", "Qualifier": "blue", "MaximumRetryAttempts": 1},
             "InvalidParameterValueException",
             "The derived qualifier from the function name does not match the specified qualifier.",
@@ -238,6 +246,7 @@ def test_delete_returns_every_setting_to_its_default(destinations):
         "bad-lambda-arn",
         "unsupported",
         "s3-on-success",
+        "fifo",
         "qualifier",
         "retries",
         "both-ranges",
