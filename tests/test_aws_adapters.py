@@ -274,8 +274,9 @@ def test_botocore_errors_are_classified_by_code_and_status():
         client_error("AWS.SimpleQueueService.NonExistentQueue", 400)
     ).retryable
     assert failure_from_exception(client_error("InternalError", 500)).retryable
-    invalid = failure_from_exception(client_error("InvalidParameterValue", 400))
-    assert (invalid.retryable, invalid.aws_request_id) == (False, "aws-req")
+    for code in ("InvalidParameterValue", "ValidationException", "InvalidMessageContents"):
+        invalid = failure_from_exception(client_error(code, 400))
+        assert (invalid.retryable, invalid.aws_request_id) == (False, "aws-req")
     assert not failure_from_exception(botocore.NoCredentialsError()).retryable
 
 
@@ -288,7 +289,7 @@ def test_delivery_retry_refuses_nonsense():
 
 
 async def send(destination, item):
-    await destination.send(item)
+    await (destination.submit(item) if isinstance(destination, Channel) else destination.send(item))
 
 
 # -- boto3 and the event loop --------------------------------------------------------------
@@ -342,3 +343,67 @@ def test_importing_the_library_does_not_load_boto3(tmp_path):
         """,
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+async def test_no_attempt_starts_after_the_retry_deadline():
+    """DeliveryRetry's deadline stops the retries even when attempts remain."""
+    service = FakeService([], [ConnectionError("reset"), None])
+    retry = DeliveryRetry(attempts=3, deadline=0, wait=tenacity.wait_none())
+    ch = Channel(service, AwsConnection(), retry, batching=True, max_in_flight=1)
+    (result,) = await asyncio.gather(ch.submit(entries(1)[0]), return_exceptions=True)
+    assert isinstance(result, AwsDeliveryError)
+    assert result.attempts == 1
+    assert service.calls == [("one", [0])]
+
+
+async def test_an_entry_cut_off_while_it_waited_is_never_sent():
+    """A delivery cancelled (by the delivery timeout) before its turn leaves no call behind."""
+    release = threading.Event()
+
+    class Slow(FakeService):
+        def send_one(self, client, params):
+            if params["n"] == 0:
+                release.wait(30)
+            return super().send_one(client, params)
+
+    service = Slow([], [None, None, None])
+    ch = Channel(service, AwsConnection(), DeliveryRetry(), batching=True, max_in_flight=1)
+    first, second = entries(2)
+    sending = asyncio.ensure_future(send(ch, first))
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(send(ch, second))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    release.set()
+    await sending
+    await send(ch, Entry({"n": 2}, 10, "req-2"))  # sent after the cut-off one would have been
+    assert service.calls == [("one", [0]), ("one", [2])]
+
+
+def test_batch_answers_are_matched_to_their_entries():
+    """SendMessageBatch / PublishBatch failures are matched by Id, PutEvents' by position."""
+    from lambda_destinations.destinations.aws._arn import Arn
+    from lambda_destinations.destinations.aws._services import EventsOperation, _by_id
+
+    answer = {
+        "Failed": [{"Id": "2", "Code": "InternalError", "Message": "m"}],
+        "ResponseMetadata": {"RequestId": "aws-7"},
+    }
+    assert _by_id(answer, 3) == [None, None, Failure("InternalError", "m", "aws-7", True)]
+
+    class PutEventsAnswer:
+        """Stands in for the events client: PutEvents' answer with its second entry failed."""
+
+        def put_events(self, Entries):
+            return {
+                "FailedEntryCount": 1,
+                "Entries": [
+                    {"EventId": "e1"},
+                    {"ErrorCode": "ThrottlingException", "ErrorMessage": "slow"},
+                ],
+                "ResponseMetadata": {"RequestId": "aws-8"},
+            }
+
+    bus = Arn.parse(f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/b", "test")
+    failures = EventsOperation(bus).send_batch(PutEventsAnswer(), [{}, {}])
+    assert failures == [None, Failure("ThrottlingException", "slow", "aws-8", True)]

@@ -383,8 +383,14 @@ async def send_all(destination, items):
 
 
 def count_calls(client) -> list[str]:
+    """The name of every call the client makes, with its number of entries if it is a batch."""
     names: list[str] = []
-    client.meta.events.register("before-call", lambda model, **_: names.append(model.name))
+
+    def seen(model, params, **_):
+        entries = params.get("Entries") or params.get("PublishBatchRequestEntries")
+        names.append(model.name if entries is None else f"{model.name}:{len(entries)}")
+
+    client.meta.events.register("before-parameter-build", seen)
     return names
 
 
@@ -397,7 +403,7 @@ async def test_records_due_at_once_go_out_in_batches_of_ten_each_entry_exact(aws
     records = [record_for(f"req-{i}", f"payload {i}") for i in range(25)]
     await send_all(destination, records)
 
-    assert calls == ["SendMessageBatch"] * 3
+    assert calls == ["SendMessageBatch:10", "SendMessageBatch:10", "SendMessageBatch:5"]
     bodies = {m["Body"].encode() for m in aws.receive(queue_url, 25)}
     assert bodies == {r.to_json() for r in records}
 
@@ -419,10 +425,10 @@ async def test_sns_and_eventbridge_batch_too(aws, service):
     """PublishBatch and PutEvents carry up to 10 records per call."""
     if service == "sns":
         arn, queue_url = aws.topic("batched", raw=True)
-        expected = ["PublishBatch", "PublishBatch"]
+        expected = ["PublishBatch:10", "PublishBatch:2"]
     else:
         arn, queue_url = aws.event_bus("batched")
-        expected = ["PutEvents", "PutEvents"]
+        expected = ["PutEvents:10", "PutEvents:2"]
     client = aws.client(service)
     calls = count_calls(client)
     destination = destination_from_arn(arn, client=client)
@@ -442,7 +448,7 @@ async def test_dead_letters_due_at_once_are_batched_with_their_attributes(aws):
         DeadLetterMessage.build(f'{{"n":{i}}}', f"req-{i}", "200", f"e{i}") for i in range(4)
     ]
     await send_all(dlq, letters)
-    assert calls == ["SendMessageBatch"]
+    assert calls == ["SendMessageBatch:4"]
     received = {
         m["Body"]: {k: v["StringValue"] for k, v in m["MessageAttributes"].items()}
         for m in aws.receive(queue_url, 4)
@@ -461,5 +467,5 @@ async def test_sns_batches_stay_within_256_kib_altogether(aws):
     destination = destination_from_arn(topic_arn, client=sns)
     records = [record_for(f"req-{i}", "x" * 100_000) for i in range(3)]
     await send_all(destination, records)
-    assert calls == ["PublishBatch", "Publish"]
+    assert calls == ["PublishBatch:2", "Publish"]
     assert len(aws.receive(queue_url, 3)) == 3
