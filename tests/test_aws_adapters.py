@@ -12,7 +12,7 @@ import threading
 
 import pytest
 import tenacity
-from lambda_destinations import ConfigurationError, ExecutionRecord
+from lambda_destinations import ConfigurationError, ExecutionRecord, LambdaDestinationsError
 from lambda_destinations.destinations.aws import (
     AwsConnection,
     AwsDeliveryError,
@@ -278,6 +278,13 @@ def test_botocore_errors_are_classified_by_code_and_status():
         invalid = failure_from_exception(client_error(code, 400))
         assert (invalid.retryable, invalid.aws_request_id) == (False, "aws-req")
     assert not failure_from_exception(botocore.NoCredentialsError()).retryable
+
+
+def test_sending_outside_an_event_loop_says_how_to_send():
+    """send() needs an event loop; without one the error says where to call it."""
+    destination = destination_from_arn(QUEUE)
+    with pytest.raises(LambdaDestinationsError, match="send\\(\\) runs on an event loop"):
+        destination.send(record())
 
 
 def test_delivery_retry_refuses_nonsense():

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import tenacity
 from attrs import frozen
 
+from lambda_destinations._exceptions import LambdaDestinationsError
 from lambda_destinations._telemetry import logger
 
 from ._connection import AwsConnection
@@ -128,7 +129,15 @@ class Channel:
         Raises `AwsDeliveryError` once every attempt failed. Must be called on an event loop
         (the invoker calls destinations on its own).
         """
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            msg = (
+                f"{self.operation.action} to {self.operation.target_arn}: send() runs on an "
+                "event loop, as the invoker calls it; from sync code, call it inside a "
+                "coroutine run with asyncio.run()"
+            )
+            raise LambdaDestinationsError(msg) from None
         lane = self._lanes.get(loop)
         if lane is None:
             lane = self._lanes[loop] = _Lane(loop)
