@@ -38,6 +38,25 @@ def _peer_row(name: str, peer: dict[str, Any], section: dict[str, Any]) -> str:
     )
 
 
+def _aws_rows(section: dict[str, Any]) -> list[str]:
+    if not section["available"]:
+        reason = " ".join(str(section["reason"]).replace("|", "/").split())
+        return [f"| Records to SQS on moto | | unavailable: {reason} | | - | - |"]
+    n = section["records"]
+    batched, single = section["batching"], section["single"]
+    target = f"<= {section['target_calls_per_record']:g} calls/record"
+    return [
+        f"| Records to SQS on moto, batched, N={n:,} "
+        f"| {_rate(batched['records_per_second'], 'rec/s')} "
+        f"| one SendMessage each: {_rate(single['records_per_second'], 'rec/s')} "
+        f"| {section['speedup']:.3g}x | - | - |",
+        f"| SQS API calls per record, N={n:,} | {batched['calls_per_record']:.3g} "
+        f"| one SendMessage each: {single['calls_per_record']:.3g} "
+        f"| {batched['calls_per_record'] / single['calls_per_record']:.3g}x | {target} "
+        f"| {_met(section['met'])} |",
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     """The results as a Markdown section: a context line, the table, and how to read it."""
     meta = results["meta"]
@@ -81,6 +100,7 @@ def render(results: dict[str, Any]) -> str:
         f"| {backlog['max_latency_ms']:,.1f} ms "
         f"| longest GC pause: {backlog['longest_gc_pause_ms']:,.1f} ms | - | - | - |"
     )
+    rows.extend(_aws_rows(results["aws"]))
     context = (
         f"Measured {meta['timestamp']} with lambda_destinations {meta['library_version']} on "
         f"{meta['implementation']} {meta['python']}, {meta['platform']}, "
@@ -90,6 +110,7 @@ def render(results: dict[str, Any]) -> str:
     legend = (
         "Ratios compare figures measured in the same run. Throughput ratios: higher is "
         "better; memory and latency ratios: lower is better. The floor is a bare "
-        "asyncio.Queue with worker tasks building the same ExecutionRecord."
+        "asyncio.Queue with worker tasks building the same ExecutionRecord. SQS figures are "
+        "bounded by the local moto server, which both modes share."
     )
     return "\n".join([context, "", *_HEADER, *rows, "", legend, ""])

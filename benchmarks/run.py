@@ -17,7 +17,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, Final
 
-from . import loop, peers, report, scenarios
+from . import aws, loop, peers, report, scenarios
 
 __all__ = ["PEER_TIMERS", "RESULTS_DIR", "compare_peers", "main", "run"]
 
@@ -78,6 +78,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--no-peers",
         action="store_true",
         help="skip Dramatiq and Celery (reported as unavailable)",
+    )
+    parser.add_argument(
+        "--aws-n",
+        type=_at_least(1),
+        default=2000,
+        help="records delivered to SQS on a local moto server, per mode (default: 2000)",
+    )
+    parser.add_argument(
+        "--no-aws",
+        action="store_true",
+        help="skip the SQS delivery benchmark (reported as unavailable)",
     )
     parser.add_argument(
         "--output-dir",
@@ -162,6 +173,11 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "value": results["memory"]["library"]["bytes_per_event"],
             "met": results["memory"]["met"],
         },
+        {
+            "name": f"at most {aws.TARGET_CALLS_PER_RECORD:g} SQS API calls per record under load",
+            "value": results["aws"].get("batching", {}).get("calls_per_record"),
+            "met": results["aws"].get("met"),
+        },
     ]
 
 
@@ -193,6 +209,10 @@ def run(args: argparse.Namespace, progress: scenarios.Progress) -> dict[str, Any
     memory["target_bytes_per_event"] = TARGET_BYTES_PER_EVENT
     memory["met"] = memory["library"]["bytes_per_event"] < TARGET_BYTES_PER_EVENT
 
+    delivery = aws.aws_delivery(
+        args.aws_n, args.repeats, enabled=not args.no_aws, progress=progress
+    )
+
     # Last, so importing and running the peers cannot disturb the library's own figures.
     peer_results = compare_peers(peer_n, args.repeats, enabled=not args.no_peers, progress=progress)
 
@@ -210,6 +230,8 @@ def run(args: argparse.Namespace, progress: scenarios.Progress) -> dict[str, Any
                 "latency_n": args.latency_n,
                 "repeats": args.repeats,
                 "peers": not args.no_peers,
+                "aws_n": args.aws_n,
+                "aws": not args.no_aws,
             },
             "duration_seconds": perf_counter() - started,
         },
@@ -220,6 +242,7 @@ def run(args: argparse.Namespace, progress: scenarios.Progress) -> dict[str, Any
         "memory": memory,
         "latency": latency,
         "backlog": backlog,
+        "aws": delivery,
     }
     results["targets"] = _targets(results)
     return results

@@ -10,6 +10,7 @@ from ._config import AWS_RETRY_WAIT, Duration, EventInvokeConfig, RetryWait
 from ._context import CognitoIdentity, LambdaContext
 from ._dead_letter import DeadLetterMessage
 from ._decorator import AsyncFunction, async_invoke
+from ._event_invoke_config import EventInvokeConfigError, EventInvokeConfigs
 from ._exceptions import (
     ConfigurationError,
     ConfigurationTypeError,
@@ -48,6 +49,8 @@ __all__ = [
     "Destination",
     "Duration",
     "EventInvokeConfig",
+    "EventInvokeConfigError",
+    "EventInvokeConfigs",
     "ExecutionRecord",
     "FunctionError",
     "InMemoryDeadLetterQueue",

@@ -23,6 +23,7 @@ from ._binding import LoopBinding
 from ._clock import Clock, SystemClock
 from ._config import AWS_RETRY_WAIT, EventInvokeConfig, RetryWait
 from ._delivery import Deliveries
+from ._event_invoke_config import DestinationFactory
 from ._exceptions import ConfigurationError, FunctionError, InvokerClosedError, JoinTimeoutError
 from ._identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FunctionIdentity
 from ._metrics import MetricsHook, MetricsSnapshot
@@ -256,6 +257,57 @@ class AsyncInvoker:
             self._deliveries.on_failure = senders["on_failure"]
         self._config = config
         return config
+
+    # -- EventInvokeConfig as AWS's API writes it (logic in _event_invoke_config) ---------
+
+    @classmethod
+    def from_event_invoke_config(
+        cls,
+        handler: Callable[..., Any],
+        request: object,
+        *,
+        dead_letter_config: object = None,
+        destinations: DestinationFactory | None = None,
+        **settings: Any,
+    ) -> AsyncInvoker:
+        """An invoker configured by AWS's ``PutFunctionEventInvokeConfig`` JSON *request*.
+
+        The function's name and qualifier come from the request; *dead_letter_config* is a
+        function's ``DeadLetterConfig`` (``{"TargetArn": ...}``). ARNs become adapters through
+        *destinations* (default: ``destinations.aws.AwsDestinations()``). Other *settings*
+        are `AsyncInvoker`'s. Refusals are `EventInvokeConfigError` with AWS's message.
+        """
+        from ._event_invoke_config import invoker_from_put
+
+        return invoker_from_put(cls, handler, request, dead_letter_config, destinations, settings)
+
+    def put_event_invoke_config(
+        self, request: object, *, destinations: DestinationFactory | None = None
+    ) -> dict[str, Any]:
+        """Replace the config with a ``PutFunctionEventInvokeConfig`` request; AWS's answer."""
+        from ._event_invoke_config import put
+
+        return put(self, request, destinations)
+
+    def update_event_invoke_config(
+        self, request: object, *, destinations: DestinationFactory | None = None
+    ) -> dict[str, Any]:
+        """Merge an ``UpdateFunctionEventInvokeConfig`` request into the config; AWS's answer."""
+        from ._event_invoke_config import update
+
+        return update(self, request, destinations)
+
+    def get_event_invoke_config(self) -> dict[str, Any]:
+        """AWS's ``GetFunctionEventInvokeConfig`` answer for the config put or updated."""
+        from ._event_invoke_config import get
+
+        return get(self)
+
+    def delete_event_invoke_config(self) -> None:
+        """AWS's ``DeleteFunctionEventInvokeConfig``: retries, age, destinations to defaults."""
+        from ._event_invoke_config import delete
+
+        delete(self)
 
     # -- metrics --------------------------------------------------------------------------
 

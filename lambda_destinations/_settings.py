@@ -24,6 +24,7 @@ __all__ = [
     "Throttling",
     "at_least",
     "check_range",
+    "constraint_violation",
     "seconds",
     "text",
     "whole",
@@ -107,28 +108,43 @@ def _aws_number(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:g}"
 
 
+def constraint_violation(name: str, value: float) -> str | None:
+    """AWS's words for *value* outside the range of *name* (`LIMITS`), or ``None`` if inside.
+
+    One clause of a ``ValidationException``: ``Value '3' at 'maximumRetryAttempts' failed to
+    satisfy constraint: Member must have value less than or equal to 2``.
+    """
+    limit = LIMITS[name]
+    low, high = limit.low, limit.high
+    if value < low:
+        bound = f"greater than or equal to {low:g}"
+    elif high is not None and value > high:
+        bound = f"less than or equal to {high:g}"
+    else:
+        return None
+    return (
+        f"Value '{_aws_number(value)}' at '{limit.aws_name}' failed to satisfy constraint: "
+        f"Member must have value {bound}"
+    )
+
+
 def check_range(name: str, value: float, aws_limits: bool) -> None:
     """Check *value* against AWS's range for *name* (`LIMITS`), or only sanity without limits.
 
     With AWS's limits every one of these settings is a whole number, as AWS's API takes it.
     """
     limit = LIMITS[name]
-    low, high = limit.low, limit.high
+    low = limit.low
     if not (aws_limits or limit.always):
         if value < 0 or (value == 0 and low > 0):
             msg = f"{name}={value!r} must be {'positive' if low > 0 else 'zero or more'}"
             raise ConfigurationError(msg)
         return
-    if value < low or (high is not None and value > high):
-        bound = (
-            f"greater than or equal to {low:g}"
-            if value < low
-            else f"less than or equal to {high:g}"
-        )
+    violation = constraint_violation(name, value)
+    if violation is not None:
         msg = (
-            f'{name}={value!r} is out of range: AWS says "1 validation error detected: Value '
-            f"'{_aws_number(value)}' at '{limit.aws_name}' failed to satisfy constraint: Member "
-            f'must have value {bound}". {_OPT_OUT}'
+            f'{name}={value!r} is out of range: AWS says "1 validation error detected: '
+            f'{violation}". {_OPT_OUT}'
         )
         raise ConfigurationError(msg)
     if isinstance(value, float) and not value.is_integer():

@@ -16,6 +16,7 @@ THROUGHPUT_KEYS = {"events", "library", "floor", "ratio_to_floor"}
 def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, capsys):
     """A run without peers writes latest.json and latest.md and prints the table."""
     flags = ["--n", "200", "--latency-n", "50", "--repeats", "1", "--no-peers", "--quiet"]
+    flags += ["--aws-n", "30"]
     assert main([*flags, "--output-dir", str(tmp_path)]) == 0
 
     results = json.loads((tmp_path / "latest.json").read_text())
@@ -28,6 +29,7 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
         "memory",
         "latency",
         "backlog",
+        "aws",
         "targets",
     }
     assert results["meta"]["options"] == {
@@ -36,6 +38,8 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
         "latency_n": 50,
         "repeats": 1,
         "peers": False,
+        "aws_n": 30,
+        "aws": True,
     }
     assert set(results["throughput"]) >= THROUGHPUT_KEYS | {"target_ratio_to_floor", "met"}
     assert set(results["sync_handler"]) >= THROUGHPUT_KEYS | {"ratio_to_async"}
@@ -55,11 +59,25 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
     for peer in ("dramatiq", "celery"):
         assert results["peers"][peer] == {"available": False, "reason": "excluded with --no-peers"}
     assert [t["met"] for t in results["targets"]][1:3] == [None, None]
+    aws = results["aws"]
+    if aws["available"]:  # moto[server] and boto3 are in the tests extra
+        assert aws["records"] == 30
+        assert aws["single"]["api_calls"] == 30  # one SendMessage per record, counted
+        assert 0 < aws["batching"]["api_calls"] <= 30
+        for mode in ("batching", "single"):
+            assert aws[mode]["records_per_second"] > 0
+        assert results["targets"][-1]["met"] is aws["met"]
+    else:
+        assert "not installed" in aws["reason"]
 
     table = (tmp_path / "latest.md").read_text()
     assert "| Async no-op handler, N=200 |" in table
     assert "| Loop latency, worst, while 200 queued events run |" in table
     assert "unavailable: excluded with --no-peers" in table
+    if results["aws"]["available"]:
+        assert "| SQS API calls per record, N=30 | " in table
+    else:
+        assert "| Records to SQS on moto | | unavailable: " in table
     assert table in capsys.readouterr().out
     assert not list(tmp_path.glob("*.tmp"))
 
