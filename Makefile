@@ -9,8 +9,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Tests drive the command line, and the demo is the command line: both need the cli extra.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[tests]'
+	$(BIN)/python -m pip install --quiet -e '.[tests,cli]'
 	touch $(STAMP)
 
 test: $(STAMP)
