@@ -210,6 +210,14 @@ def test_handler_directory_is_importable_as_on_lambda(tmp_path):
     assert record["responsePayload"] == "hello"
 
 
+def test_handler_directory_comes_first_on_the_path(tmp_path):
+    """The handler's module wins over an installed module of the same name, as on Lambda."""
+    write(tmp_path / "code" / "sched.py", "def handler(event, context):\n    return 'mine'\n")
+    result = run_cli(tmp_path, "invoke", "code/sched.py:handler", "--on-success", "-")
+    assert result.returncode == 0, result.stderr
+    assert records(result.stdout)[0]["responsePayload"] == "mine"
+
+
 @pytest.mark.parametrize(
     "target", ["pkg.orders:handler", "pkg.orders.handler", "pkg/orders.handler"]
 )

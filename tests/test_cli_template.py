@@ -415,6 +415,7 @@ def test_short_form_tags_resolve_as_cloudformation_resolves_them(project):
         Conditions:
           A: !Equals [!Select [0, !Ref Items], x]
           B: !And [!Condition A, !Or [!Equals [1, 1], !Not [!Equals [a, b]]]]
+          Never: !Not [!Condition B]
         Resources:
           Fn:
             Type: AWS::Serverless::Function
@@ -424,7 +425,7 @@ def test_short_form_tags_resolve_as_cloudformation_resolves_them(project):
               Handler: orders.handler
               Environment:
                 Variables:
-                  STAGE: !Base64 hi
+                  STAGE: !If [Never, not-this, !Base64 hi]
                   TABLE: !If [A, !Sub ["${X}-${AWS::Region}", {X: !Select [1, !Ref Items]}], no]
         """
     )
