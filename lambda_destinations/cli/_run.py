@@ -59,8 +59,9 @@ class Plan:
 def invoke_command(args: argparse.Namespace) -> int:
     """Run ``invoke`` and return its exit status; user errors raise the library's errors."""
     cwd = Path.cwd()
-    # Lines are never wrapped: piped to a file, a message stays on its one line.
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    # Lines are never wrapped: piped to a file, a message stays on its one line. No markup:
+    # paths and messages are printed as they are, brackets included.
+    console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     stdout = sys.stdout.buffer
     plan, template = _plan(args, cwd, stdin=sys.stdin.buffer)
     aws = AwsOptions(args.endpoint_url, args.region)
