@@ -1,7 +1,8 @@
 """Run a real Lambda handler the asynchronous way: one event succeeds, one fails through retries.
 
 The failing event follows AWS's schedule (attempts at +0 s, +60 s, +180 s) on a virtual clock,
-so the three minutes take milliseconds. Run it with ``make demo``.
+so the three minutes take milliseconds. Run it with ``.venv/bin/python examples/demo.py``;
+``make demo`` runs the same handler through the command line (docs/cli.md).
 """
 
 from __future__ import annotations

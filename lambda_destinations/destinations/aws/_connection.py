@@ -11,6 +11,7 @@ and is sent in batches instead of opening a connection per record.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
@@ -53,6 +54,12 @@ class AwsConnection:
     ) -> None:
         if not isinstance(max_threads, int) or max_threads < 1:
             msg = f"max_threads={max_threads!r} must be a positive number of threads"
+            raise ConfigurationError(msg)
+        if session is None and not clients and not _boto3_installed():
+            msg = (
+                "AWS destinations need boto3, which is not installed: "
+                "pip install 'lambda_destinations[aws]'"
+            )
             raise ConfigurationError(msg)
         self._session = session
         self._given = dict(clients or {})
@@ -120,6 +127,15 @@ class AwsConnection:
             threads, self._threads = self._threads, None
         if threads is not None:
             threads.shutdown(wait=False)
+
+
+def _boto3_installed() -> bool:
+    # Looked up, not imported: importing boto3 takes a good part of a second, and building
+    # an adapter should not pay it before the first send.
+    try:
+        return importlib.util.find_spec("boto3") is not None
+    except ImportError:
+        return False
 
 
 def _check_client(service: str, client: Any) -> None:
