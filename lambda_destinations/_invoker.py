@@ -26,6 +26,7 @@ from ._delivery import Deliveries
 from ._event_invoke_config import DestinationFactory
 from ._exceptions import ConfigurationError, FunctionError, InvokerClosedError, JoinTimeoutError
 from ._identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FunctionIdentity
+from ._lineage import LINEAGE, RecursiveLoop
 from ._metrics import MetricsHook, MetricsSnapshot
 from ._payload import DEFAULT_PAYLOAD_LIMIT, NO_PAYLOAD, encode_payload
 from ._pool import WorkerPool
@@ -58,6 +59,8 @@ class AsyncInvoker:
     runs the real schedule in virtual time. *queue* is where accepted events wait (default: a
     `MemoryQueue`). *throttling* is how an event that finds no free concurrency waits:
     ``"backoff"`` (AWS: retried after 1 s, 2 s, ... up to 5 minutes) or ``"fifo"`` (in line).
+    *recursive_loop* is AWS's recursive loop detection: ``"Terminate"`` stops an event's 17th
+    invocation (through ``invoke()`` from handlers and invokers as destinations), ``"Allow"``.
 
     Use it as ``async with AsyncInvoker(...) as invoker:`` or call ``start()`` / ``aclose()``.
     """
@@ -89,6 +92,7 @@ class AsyncInvoker:
         lambda_logs: bool = False,
         queue: EventQueue | None = None,
         throttling: Throttling = "backoff",
+        recursive_loop: RecursiveLoop = "Terminate",
     ) -> None:
         if function_name is None:
             function_name = _default_name(handler)
@@ -104,6 +108,7 @@ class AsyncInvoker:
             drain_timeout=drain_timeout,
             throttling=throttling,
             aws_limits=aws_limits,
+            recursive_loop=recursive_loop,
         )
         self._clock: Clock = SystemClock() if clock is None else clock
         hooks = tuple(metrics_hooks)
@@ -158,6 +163,7 @@ class AsyncInvoker:
             completion=self._completion,
             reserved_concurrency=settings.reserved_concurrency,
             backoff=settings.throttling == "backoff",
+            recursive_loop=settings.recursive_loop,
         )
         self._pool = self._new_pool()
         self._binding = LoopBinding(lambda: repr(self), self._busy, self._on_bind)
@@ -541,24 +547,27 @@ class AsyncInvoker:
         binding = self._binding
         body = encode_payload(payload, self._settings.payload_limit)
         request_id = new_request_id()
+        # Read here, in the caller's context: invoked from a handler, the event carries its
+        # triggering event's count of invocations on.
+        lineage = LINEAGE.get()
         if binding.must_hand_off(loop):
-            binding.run_on_loop(lambda: self._accept(body, request_id), loop)
+            binding.run_on_loop(lambda: self._accept(body, request_id, lineage), loop)
         else:
             if binding.loop is not loop:
                 binding.bind()
-            self._accept(body, request_id)
+            self._accept(body, request_id, lineage)
         return InvokeResponse(request_id)
 
     def _closed_error(self) -> InvokerClosedError:
         msg = f"{self!r} is {self._state} and accepts no more events: create a new invoker"
         return InvokerClosedError(msg)
 
-    def _accept(self, body: str, request_id: str) -> None:
+    def _accept(self, body: str, request_id: str, lineage: int) -> None:
         if self._state != _OPEN:
             raise self._closed_error()
         self._completion.accepted()
         self._telemetry.received(request_id)
-        self._queue.put(EventState(request_id, body, self._wall()))
+        self._queue.put(EventState(request_id, body, self._wall(), lineage=lineage))
 
 
 # Events a log line names one by one; the rest are counted (each also gets a line of its own

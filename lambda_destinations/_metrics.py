@@ -23,6 +23,7 @@ _CLOUDWATCH_NAMES: Final = {
     "throttles": "Throttles",
     "destination_delivery_failures": "DestinationDeliveryFailures",
     "dead_letter_errors": "DeadLetterErrors",
+    "recursive_invocations_dropped": "RecursiveInvocationsDropped",
     "concurrent_executions": "ConcurrentExecutions",
 }
 
@@ -70,6 +71,7 @@ class MetricsSnapshot:
     throttles: int = 0
     destination_delivery_failures: int = 0
     dead_letter_errors: int = 0
+    recursive_invocations_dropped: int = 0
     concurrent_executions: int = 0
     async_event_age_ms: Statistics = Statistics()
 
@@ -93,6 +95,7 @@ class Counters:
         self.throttles = 0
         self.destination_delivery_failures = 0
         self.dead_letter_errors = 0
+        self.recursive_invocations_dropped = 0
         self.concurrent_executions = 0
         self.age_count = 0
         self.age_sum = 0.0

@@ -14,6 +14,7 @@ from attrs import frozen
 
 from ._config import EventInvokeConfig
 from ._exceptions import ConfigurationError, FunctionError
+from ._lineage import MAX_INVOCATIONS, RecursiveLoop
 from ._records import Condition
 from .queues import EventState
 
@@ -24,6 +25,7 @@ __all__ = [
     "after_failure",
     "after_throttle",
     "before_attempt",
+    "recursion",
     "retry_call_state",
     "throttle_backoff",
 ]
@@ -54,8 +56,19 @@ class GiveUp:
 
 _AGE_EXCEEDED: Final = GiveUp(Condition.EVENT_AGE_EXCEEDED)
 _EXHAUSTED: Final = GiveUp(Condition.RETRIES_EXHAUSTED)
+_RECURSIVE: Final = GiveUp(Condition.RECURSIVE_INVOCATION)
 # Retry strategies get a RetryCallState; this owner of theirs is never called.
 _RETRYING: Final = tenacity.Retrying()
+
+
+def recursion(state: EventState, recursive_loop: RecursiveLoop) -> GiveUp | None:
+    """`GiveUp` if running *state* would be its triggering event's 17th invocation.
+
+    Only with ``recursive_loop="Terminate"`` (AWS's default); ``"Allow"`` never stops one.
+    """
+    if state.lineage >= MAX_INVOCATIONS and recursive_loop == "Terminate":
+        return _RECURSIVE
+    return None
 
 
 def before_attempt(state: EventState, config: EventInvokeConfig, now: float) -> GiveUp | None:

@@ -26,6 +26,8 @@ class Condition(enum.Enum):
     RETRIES_EXHAUSTED = "RetriesExhausted"
     EVENT_AGE_EXCEEDED = "EventAgeExceeded"
     ZERO_RESERVED_CONCURRENCY = "ZeroReservedConcurrency"
+    #: Stopped by recursive loop detection (the name AWS uses is not documented: an assumption).
+    RECURSIVE_INVOCATION = "RecursiveInvocationDetected"
 
     def __repr__(self) -> str:
         return f"Condition.{self.name}"

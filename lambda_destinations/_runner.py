@@ -18,6 +18,7 @@ from ._context import LambdaContext
 from ._dead_letter import DeadLetterMessage
 from ._delivery import Deliveries
 from ._identity import FunctionIdentity
+from ._lineage import LINEAGE, RecursiveLoop
 from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
 from ._runtime import Runtime
 from ._telemetry import Telemetry, logger
@@ -27,6 +28,13 @@ __all__ = ["Completion", "EventRunner"]
 
 # DLQ attributes for an event that never ran: AWS's answer to a throttled invoke (assumption).
 _THROTTLE_CODE, _THROTTLE_MESSAGE = "429", "Rate Exceeded."
+# DLQ attributes for an event stopped as a recursive loop: the status and message AWS answers a
+# synchronous caller with (RecursiveInvocationException); an assumption for the DLQ.
+_RECURSION_CODE: Final = "400"
+_RECURSION_MESSAGE: Final = (
+    "Lambda has detected your function being invoked in a recursive loop with other AWS "
+    "resources and stopped your function's invocation."
+)
 # What finishing an event takes: its last state, its record, and its dead letter if any.
 _Ending = tuple[EventState, ExecutionRecord, DeadLetterMessage | None]
 _INTERNAL_ERROR: Final = json.dumps(
@@ -90,6 +98,7 @@ class EventRunner:
         "backoff",
         "completion",
         "log_stream",
+        "recursive_loop",
         "reserved_concurrency",
     )
 
@@ -109,6 +118,7 @@ class EventRunner:
         completion: Completion,
         reserved_concurrency: int | None,
         backoff: bool,
+        recursive_loop: RecursiveLoop,
     ) -> None:
         self._identity = identity
         self._function_arn = identity.function_arn
@@ -126,6 +136,8 @@ class EventRunner:
         self.reserved_concurrency = reserved_concurrency
         #: Throttled events back off (AWS) rather than wait in line.
         self.backoff = backoff
+        #: Whether an event's 17th invocation is stopped (``"Terminate"``).
+        self.recursive_loop = recursive_loop
         self._ok_response = ResponseContext(200, identity.executed_version)
         self._error_response = ResponseContext(200, identity.executed_version, "Unhandled")
         self._log_group = f"/aws/lambda/{identity.function_name}"
@@ -134,6 +146,14 @@ class EventRunner:
 
     async def run(self, state: EventState) -> None:
         """Take *state* through one attempt; a fault of ours ends the event, loudly."""
+        # What the handler invokes, and the destinations its record reaches, carry the count.
+        lineage = LINEAGE.set(state.lineage + 1)
+        try:
+            await self._run(state)
+        finally:
+            LINEAGE.reset(lineage)
+
+    async def _run(self, state: EventState) -> None:
         try:
             ending = await self._attempt(state)
         except Exception:  # noqa: BLE001 - logged with its traceback, and the event still ends
@@ -151,7 +171,9 @@ class EventRunner:
     async def _attempt(self, state: EventState) -> _Ending | None:
         # The event's ending, or None once it is rescheduled.
         now = self._wall()
-        stop = policy.before_attempt(state, self._config(), now)
+        stop = policy.recursion(state, self.recursive_loop) or policy.before_attempt(
+            state, self._config(), now
+        )
         if stop is not None:
             return self._ending(state, stop.condition)
         clock = self._clock
@@ -214,6 +236,13 @@ class EventRunner:
         for the next free slot (``throttling="fifo"``).
         """
         self._telemetry.throttled(state.request_id)
+        lineage = LINEAGE.set(state.lineage + 1)
+        try:
+            return self._throttled(state)
+        finally:
+            LINEAGE.reset(lineage)
+
+    def _throttled(self, state: EventState) -> bool:
         if self.reserved_concurrency == 0:
             pending = self.give_up(state, Condition.ZERO_RESERVED_CONCURRENCY)
         elif not self.backoff:
@@ -252,7 +281,9 @@ class EventRunner:
         )
         letter = None
         if self._deliveries.dead_letter is not None:
-            if attempted:
+            if condition is Condition.RECURSIVE_INVOCATION:
+                code, message = _RECURSION_CODE, _RECURSION_MESSAGE
+            elif attempted:
                 code, message = "200", state.error_message
             else:
                 code, message = _THROTTLE_CODE, _THROTTLE_MESSAGE
@@ -283,6 +314,8 @@ class EventRunner:
         if letter is not None:
             deliveries.dead_letter_message(letter)
         if not record.is_success:
+            if record.condition is Condition.RECURSIVE_INVOCATION:
+                self._telemetry.recursion_stopped(state.request_id)
             self._telemetry.dropped(state.request_id)
         self.completion.ended()
 

@@ -14,6 +14,7 @@ from typing import Final, Literal, TypeAlias
 from attrs import frozen
 
 from ._exceptions import ConfigurationError
+from ._lineage import RecursiveLoop
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -169,6 +170,7 @@ class FunctionSettings:
     drain_timeout: float | None = None
     throttling: Throttling = "backoff"
     aws_limits: bool = True
+    recursive_loop: RecursiveLoop = "Terminate"
 
     @classmethod
     def build(
@@ -182,6 +184,7 @@ class FunctionSettings:
         drain_timeout: Duration | None = None,
         throttling: Throttling = "backoff",
         aws_limits: bool = True,
+        recursive_loop: RecursiveLoop = "Terminate",
     ) -> FunctionSettings:
         """Check every value; raise `ConfigurationError` naming the first one that is wrong."""
         timeout_s = seconds("timeout", timeout)
@@ -207,8 +210,22 @@ class FunctionSettings:
                 "minutes) or 'fifo' (it waits in line for the next free slot)"
             )
             raise ConfigurationError(msg)
+        if recursive_loop not in ("Terminate", "Allow"):
+            msg = (
+                f"recursive_loop={recursive_loop!r} is not AWS's RecursiveLoop setting: pass "
+                "'Terminate' (stop an event's 17th invocation, AWS's default) or 'Allow'"
+            )
+            raise ConfigurationError(msg)
         return cls(
-            timeout_s, memory, reserved_concurrency, limit, delivery, drain, throttling, aws_limits
+            timeout_s,
+            memory,
+            reserved_concurrency,
+            limit,
+            delivery,
+            drain,
+            throttling,
+            aws_limits,
+            recursive_loop,
         )
 
     @property

@@ -56,6 +56,10 @@ class Telemetry:
         """The event ended without a successful run (``AsyncEventsDropped``)."""
         self.counters.async_events_dropped += 1
 
+    def recursion_stopped(self, request_id: str) -> None:
+        """Recursive loop detection stopped the event (``RecursiveInvocationsDropped``)."""
+        self.counters.recursive_invocations_dropped += 1
+
     def delivery_failed(self, dead_letter: bool, request_id: str) -> None:
         """A send failed (``DeadLetterErrors`` or ``DestinationDeliveryFailures``)."""
         if dead_letter:
@@ -140,6 +144,10 @@ class ReportingTelemetry(Telemetry):
     def dropped(self, request_id: str) -> None:
         super().dropped(request_id)
         self._emit("AsyncEventsDropped", 1, "Count", request_id)
+
+    def recursion_stopped(self, request_id: str) -> None:
+        super().recursion_stopped(request_id)
+        self._emit("RecursiveInvocationsDropped", 1, "Count", request_id)
 
     def delivery_failed(self, dead_letter: bool, request_id: str) -> None:
         super().delivery_failed(dead_letter, request_id)

@@ -23,6 +23,7 @@ _COUNTS = (
     "Throttles",
     "DestinationDeliveryFailures",
     "DeadLetterErrors",
+    "RecursiveInvocationsDropped",
 )
 _HISTOGRAMS = ("AsyncEventAge", "Duration")
 

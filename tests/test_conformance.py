@@ -1113,6 +1113,7 @@ async def test_metrics_count_events_attempts_ages_and_drops_like_cloudwatch(
         "Throttles": 0,
         "DestinationDeliveryFailures": 0,
         "DeadLetterErrors": 0,
+        "RecursiveInvocationsDropped": 0,
         "ConcurrentExecutions": 0,
         "AsyncEventAge": 60_000.0,
     }

@@ -503,7 +503,7 @@ NUMERIC = [
     "delivery_timeout",
     "drain_timeout",
 ]
-NAMED = ["function_name", "qualifier", "region", "account_id", "throttling"]
+NAMED = ["function_name", "qualifier", "region", "account_id", "throttling", "recursive_loop"]
 RECEIVERS = ["on_success", "on_failure", "dead_letter_queue"]
 STRATEGY: dict[str, st.SearchStrategy[Any]] = {
     **dict.fromkeys(NUMERIC, numbers | others),

@@ -176,6 +176,7 @@ async def test_metrics_count_like_cloudwatch(invoker_factory):
         "Throttles": 0,
         "DestinationDeliveryFailures": 0,
         "DeadLetterErrors": 0,
+        "RecursiveInvocationsDropped": 0,
         "ConcurrentExecutions": 0,
         "AsyncEventAge": 60_000,
     }
