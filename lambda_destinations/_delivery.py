@@ -1,25 +1,34 @@
 """Handing records and dead letters to their receivers, each bounded by a timeout.
 
 A receiver's failure, slowness or refusal to be cancelled never changes an event's outcome
-and never holds up another delivery: it is counted and logged, and that is all.
+and never holds up another delivery: it is counted and logged, and that is all. Coroutine
+receivers run in a task of their own; synchronous ones in a worker thread (the library's
+own in-memory receivers, which never block, are called on the loop).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 from ._clock import Clock
 from ._dead_letter import DeadLetterMessage
 from ._exceptions import InvokerClosedError
 from ._records import ExecutionRecord
 from ._telemetry import Telemetry, logger
-from .destinations._adapt import Sender
+from ._threads import HandlerThreads
+from .destinations._adapt import Sender, ThreadedSender
 
 __all__ = ["Deliveries"]
 
 ON_SUCCESS, ON_FAILURE, DEAD_LETTER_QUEUE = "on_success", "on_failure", "dead_letter_queue"
+# Threads for synchronous receivers, per invoker: enough that slow receivers rarely wait for
+# one another; a receiver stuck past its timeout keeps its thread until it returns.
+_MAX_THREADS: Final = 32
 
 
 class Deliveries:
@@ -28,6 +37,7 @@ class Deliveries:
     __slots__ = (
         "_clock",
         "_telemetry",
+        "_threads",
         "dead_letter",
         "on_failure",
         "on_success",
@@ -44,6 +54,7 @@ class Deliveries:
         self.dead_letter: Sender | None = None
         #: Deliveries that returned an awaitable and have not finished.
         self.tasks: set[asyncio.Task[None]] = set()
+        self._threads: HandlerThreads | None = None
 
     def record(self, record: ExecutionRecord) -> None:
         """Deliver *record* to on-success or on-failure, whichever its condition calls for."""
@@ -58,13 +69,23 @@ class Deliveries:
             self._deliver(self.dead_letter, letter, DEAD_LETTER_QUEUE, letter.request_id)
 
     def cancel(self) -> None:
-        """Cut off every running delivery (the invoker is closing); each is counted as failed."""
+        """Cut off every running delivery (the invoker is closing); each is counted as failed.
+
+        A receiver's thread cannot be stopped: it finishes on its own, and its result is not
+        waited for.
+        """
         for task in self.tasks:
             task.cancel()
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=False)
 
     def _deliver(self, send: Sender, item: object, role: str, request_id: str) -> None:
         try:
-            pending = send(item)
+            if type(send) is ThreadedSender:
+                pending: Awaitable[None] | None = self._in_thread(send.send, item)
+            else:
+                pending = send(item)  # type: ignore[operator]
         except BaseException as e:  # noqa: BLE001 - a destination never affects the outcome
             self._failed(role, request_id, e)
             return
@@ -72,6 +93,16 @@ class Deliveries:
             task = asyncio.get_running_loop().create_task(self._finish(pending, role, request_id))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+
+    async def _in_thread(self, send: Callable[[Any], object], item: object) -> None:
+        threads = self._threads
+        if threads is None:
+            threads = self._threads = HandlerThreads(_MAX_THREADS, name="lambda_destinations-send")
+        # A fresh copy of the context, as for a sync handler: the recursion count goes along.
+        call = functools.partial(contextvars.copy_context().run, send, item)
+        result = await asyncio.get_running_loop().run_in_executor(threads, call)
+        if result is not None and inspect.isawaitable(result):
+            await result
 
     async def _finish(self, pending: Awaitable[object], role: str, request_id: str) -> None:
         # The destination runs in a task of its own: one that ignores cancellation cannot

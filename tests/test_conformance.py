@@ -1090,16 +1090,19 @@ async def test_metrics_count_events_attempts_ages_and_drops_like_cloudwatch(
     attempts: list[tuple[float, str]] = []
     invoker: AsyncInvoker = invoker_factory(failing(virtual_clock, attempts))
 
-    def on_failure(record: ExecutionRecord) -> None:
-        seen_at_send.append(("on_failure", invoker.metrics().async_events_dropped))
+    class Observer:
+        # An object's send is called on the loop as the send starts (a plain function would
+        # run later, in a worker thread), so it sees the count as of that moment.
+        def __init__(self, name: str) -> None:
+            self.name = name
 
-    def dead_letter_queue(message: DeadLetterMessage) -> None:
-        seen_at_send.append(("dlq", invoker.metrics().async_events_dropped))
+        def send(self, item: ExecutionRecord | DeadLetterMessage) -> None:
+            seen_at_send.append((self.name, invoker.metrics().async_events_dropped))
 
     invoker.update_config(
         maximum_event_age_in_seconds=90,
-        on_failure=on_failure,
-        dead_letter_queue=dead_letter_queue,
+        on_failure=Observer("on_failure"),
+        dead_letter_queue=Observer("dlq"),
     )
     await invoker.invoke({})
     await invoker.join()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import inspect
 import logging
 import re
+import threading
 from pathlib import Path
 
 import lambda_destinations.destinations
@@ -427,3 +429,85 @@ def test_update_config_without_settings_is_refused_like_aws():
     invoker = AsyncInvoker(succeed)
     with pytest.raises(ConfigurationError, match="You must specify at least one of error handling"):
         invoker.update_config()
+
+
+# -- where receivers run ----------------------------------------------------------------------
+
+
+async def test_a_blocking_plain_function_receiver_holds_up_neither_the_loop_nor_others(
+    virtual_clock,
+):
+    """A plain function runs in a worker thread: while one blocks, the next record arrives.
+
+    The first event's receiver blocks until the test lets it go; the second event's record
+    is delivered meanwhile, and the loop keeps running the test's own code.
+    """
+    gate, second_arrived = threading.Event(), threading.Event()
+    received: list[int] = []
+
+    def receiver(record: ExecutionRecord) -> None:
+        n = record.request_payload["n"]
+        if n == 1:
+            assert gate.wait(30), "never released"
+        else:
+            second_arrived.set()
+        received.append(n)
+
+    invoker = AsyncInvoker(lambda e: e, clock=virtual_clock, on_success=receiver)
+    async with invoker:
+        await invoker.invoke({"n": 1})
+        await invoker.invoke({"n": 2})
+        assert await asyncio.to_thread(second_arrived.wait, 30)
+        assert received == [2]
+        gate.set()
+        await invoker.join()
+    assert sorted(received) == [1, 2]
+    assert invoker.metrics().destination_delivery_failures == 0
+
+
+async def test_a_plain_function_receiver_past_the_delivery_timeout_is_a_failed_delivery(
+    caplog,
+):
+    """Blocked past ``delivery_timeout``, the send counts as failed; join() does not wait on."""
+    gate = threading.Event()
+
+    def stuck(record: ExecutionRecord) -> None:
+        gate.wait(30)
+
+    invoker = AsyncInvoker(lambda e: e, on_success=stuck, delivery_timeout=0.2)
+    try:
+        async with invoker:
+            response = await invoker.invoke({})
+            await invoker.join(timeout=30)
+            assert invoker.metrics().destination_delivery_failures == 1
+    finally:
+        gate.set()
+    assert f"on_success delivery of event {response.request_id} failed" in caplog.text
+
+
+async def test_a_destination_objects_send_is_called_on_the_loop(virtual_clock):
+    """An object's ``send`` runs on the event loop's thread (it may return an awaitable)."""
+    threads: list[threading.Thread] = []
+
+    class Recorder:
+        def send(self, record: ExecutionRecord) -> None:
+            threads.append(threading.current_thread())
+
+    async with AsyncInvoker(lambda e: e, clock=virtual_clock, on_success=Recorder()) as invoker:
+        await invoker.invoke({})
+    assert threads == [threading.current_thread()]
+
+
+async def test_json_lines_destination_writes_in_a_thread_and_keeps_lines_whole(tmp_path):
+    """On a loop, send() returns the awaitable of a write done elsewhere; 200 lines stay whole."""
+    out = JsonLinesDestination(tmp_path / "records.jsonl")
+    ok = InMemoryDestination()
+    big = "x" * 20_000  # longer than one write buffer: a torn write would show
+    async with AsyncInvoker(lambda e: e, on_success=ok) as invoker:
+        for n in range(200):
+            await invoker.invoke({"n": n, "pad": big})
+    pending = [out.send(record) for record in ok.records]
+    writes = [p for p in pending if p is not None and inspect.isawaitable(p)]
+    assert len(writes) == len(pending)
+    await asyncio.gather(*writes)
+    assert sorted(r.request_payload["n"] for r in out.read()) == list(range(200))

@@ -97,10 +97,10 @@ async def test_throttles_and_delivery_failures_reach_hooks(invoker_factory):
     )
     await invoker.invoke({})
     await invoker.join()
-    assert seen == [
-        "AsyncEventsReceived", "Throttles", "DestinationDeliveryFailures", "DeadLetterErrors",
-        "AsyncEventsDropped",
-    ]  # fmt: skip
+    # The two plain-function receivers run in worker threads: their failures are counted
+    # when each thread is done, after the drop, in either order.
+    assert seen[:3] == ["AsyncEventsReceived", "Throttles", "AsyncEventsDropped"]
+    assert sorted(seen[3:]) == ["DeadLetterErrors", "DestinationDeliveryFailures"]
 
 
 async def test_a_failing_hook_changes_nothing(invoker_factory, in_memory_destination, caplog):

@@ -3,9 +3,10 @@
 One `AsyncInvoker` at ``reserved_concurrency=100`` on a `VirtualClock` takes a seeded random mix
 of events: instant successes, slow successes (the handler awaits ``asyncio.sleep``, in virtual
 time), events that fail once and succeed on their retry, events that fail every attempt and
-events that time out on every attempt. Every receiver fails now and then: on-success (sync)
-raises on every 13th record, on-failure (async) on every 7th, the dead-letter queue on every
-11th message.
+events that time out on every attempt. Every receiver fails now and then: on-success (a
+plain function, so it runs in the invoker's worker threads) raises on every 13th record,
+on-failure (async) on every 7th, the dead-letter queue (a plain function) on every 11th
+message.
 
 The receivers keep counts, never the records, so that nothing but the invoker can hold memory
 per event. Nothing here measures time: throughput and the loop's latency are real-time
@@ -22,6 +23,7 @@ import gc
 import logging
 import random
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -113,7 +115,8 @@ class Ledger:
 
     ``outstanding`` maps the request id of each event accepted and not yet ended to its
     kind; a record pops it, so a second record for an event (or one for an event never
-    accepted) finds nothing and counts as unexpected.
+    accepted) finds nothing and counts as unexpected. The plain-function receivers run in
+    the invoker's worker threads, so every change is made under one lock.
     """
 
     def __init__(self, invoker: AsyncInvoker) -> None:
@@ -127,6 +130,8 @@ class Ledger:
         self.failure_send_failures = 0
         self.dead_letter_send_failures = 0
         self.refill = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
 
     def _ended(self, record: ExecutionRecord) -> None:
         kind = self.outstanding.pop(record.request_id, None)
@@ -142,7 +147,7 @@ class Ledger:
             kind, record.condition.value, record.approximate_invoke_count, error_type
         ] += 1
         if self.invoker.pending <= LOW_WATER:
-            self.refill.set()
+            self._loop.call_soon_threadsafe(self.refill.set)
 
     def _failure_part(self, request_id: str, part: int) -> None:
         seen = self.failure_parts.get(request_id, 0)
@@ -154,27 +159,30 @@ class Ledger:
             self.failure_parts[request_id] = seen | part
 
     def on_success(self, record: ExecutionRecord) -> None:
-        self.successes += 1
-        self._ended(record)
-        if self.successes % 13 == 0:
-            self.success_send_failures += 1
-            raise ConnectionError("on-success queue unavailable")
+        with self._lock:
+            self.successes += 1
+            self._ended(record)
+            if self.successes % 13 == 0:
+                self.success_send_failures += 1
+                raise ConnectionError("on-success queue unavailable")
 
     async def on_failure(self, record: ExecutionRecord) -> None:
         await asyncio.sleep(0)
-        self.failures += 1
-        self._ended(record)
-        self._failure_part(record.request_id, 1)
-        if self.failures % 7 == 0:
-            self.failure_send_failures += 1
-            raise ConnectionError("on-failure queue unavailable")
+        with self._lock:
+            self.failures += 1
+            self._ended(record)
+            self._failure_part(record.request_id, 1)
+            if self.failures % 7 == 0:
+                self.failure_send_failures += 1
+                raise ConnectionError("on-failure queue unavailable")
 
     def dead_letter(self, message: DeadLetterMessage) -> None:
-        self.dead_letters += 1
-        self._failure_part(message.request_id, 2)
-        if self.dead_letters % 11 == 0:
-            self.dead_letter_send_failures += 1
-            raise ConnectionError("dead-letter queue unavailable")
+        with self._lock:
+            self.dead_letters += 1
+            self._failure_part(message.request_id, 2)
+            if self.dead_letters % 11 == 0:
+                self.dead_letter_send_failures += 1
+                raise ConnectionError("dead-letter queue unavailable")
 
     def receive_from(self, invoker: AsyncInvoker) -> None:
         invoker.update_config(

@@ -15,14 +15,35 @@ from ._local import (
     invocation_target,
 )
 
-__all__ = ["Sender", "as_sender"]
+__all__ = ["Sender", "ThreadedSender", "as_sender"]
 
-#: What the invoker calls with a record or dead letter.
-Sender = Callable[[Any], Awaitable[None] | None]
+
+class ThreadedSender:
+    """A plain-function receiver, to be run in a worker thread, never on the loop.
+
+    A plain function may block (an HTTP call, a file write): run on the event loop it would
+    hold up every event and delivery, and no timeout could stop it.
+    """
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: Callable[[Any], object]) -> None:
+        self.send = send
+
+    def __repr__(self) -> str:
+        return f"ThreadedSender({self.send!r})"
+
+
+#: What the invoker calls with a record or dead letter, on the loop or in a thread.
+Sender = Callable[[Any], Awaitable[None] | None] | ThreadedSender
 
 
 def as_sender(target: object, role: str, *, owner: object = None) -> Sender | None:
-    """Normalise a destination or DLQ to one callable, or raise a clear `ConfigurationError`.
+    """Normalise a destination or DLQ to what the invoker calls, or raise `ConfigurationError`.
+
+    A destination object's ``send`` and a coroutine function are called on the event loop (a
+    ``send`` must not block: it returns an awaitable for slow work). A plain function comes
+    back as a `ThreadedSender`: it may block, so it runs in a worker thread.
 
     An invoker or ``@async_invoke`` function is a Lambda function destination, as a function
     ARN is on AWS: it is chained to with `InvokerDestination`, unless it is *owner* itself.
@@ -62,7 +83,15 @@ def as_sender(target: object, role: str, *, owner: object = None) -> Sender | No
         raise ConfigurationTypeError(msg) from None
     except ValueError:
         pass  # no signature to check (some builtins): trust it
-    return send  # type: ignore[no-any-return]
+    if has_send or _is_coroutine_function(send):
+        return send  # type: ignore[no-any-return]
+    return ThreadedSender(send)
+
+
+def _is_coroutine_function(send: object) -> bool:
+    return inspect.iscoroutinefunction(send) or inspect.iscoroutinefunction(
+        getattr(send, "__call__", None)  # noqa: B004 - async __call__ of a callable object
+    )
 
 
 def _chain_hint(role: str) -> str:

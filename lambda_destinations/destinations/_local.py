@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from lambda_destinations._dead_letter import DeadLetterMessage
 from lambda_destinations._exceptions import ConfigurationTypeError
 from lambda_destinations._records import ExecutionRecord
+from lambda_destinations._threads import HandlerThreads
 
 __all__ = [
     "InMemoryDeadLetterQueue",
@@ -180,20 +183,37 @@ class InvokerDestination:
 class JsonLinesDestination:
     """Appends each record's AWS JSON as one line of a file (JSON Lines).
 
-    Writes are small and appended in one call, so lines from one process never interleave.
+    Writing to a file blocks: called on an event loop, ``send`` hands the line to a writer
+    thread of its own and returns the awaitable of that write. One writer keeps lines whole
+    and in order; a daemon thread, so a write still queued at interpreter exit still runs.
     """
 
-    __slots__ = ("path",)
+    __slots__ = ("_lock", "_writer", "path")
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._lock = threading.Lock()
+        self._writer: HandlerThreads | None = None
 
     def __repr__(self) -> str:
         return f"JsonLinesDestination({str(self.path)!r})"
 
-    def send(self, record: ExecutionRecord, /) -> None:
-        with self.path.open("ab") as f:
-            f.write(record.to_json() + b"\n")
+    def send(self, record: ExecutionRecord, /) -> Awaitable[None] | None:
+        line = record.to_json() + b"\n"
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._append(line)  # no loop to keep free: write now
+            return None
+        with self._lock:
+            if self._writer is None:
+                self._writer = HandlerThreads(1, name="lambda_destinations-jsonl")
+            writer = self._writer
+        return loop.run_in_executor(writer, self._append, line)
+
+    def _append(self, line: bytes) -> None:
+        with self._lock, self.path.open("ab") as f:
+            f.write(line)
 
     def read(self) -> list[ExecutionRecord]:
         """Every record written so far, parsed back."""
