@@ -56,12 +56,15 @@ class Deliveries:
         self.tasks: set[asyncio.Task[None]] = set()
         self._threads: HandlerThreads | None = None
 
-    def record(self, record: ExecutionRecord) -> None:
-        """Deliver *record* to on-success or on-failure, whichever its condition calls for."""
-        send = self.on_success if record.is_success else self.on_failure
-        if send is not None:
-            role = ON_SUCCESS if record.is_success else ON_FAILURE
-            self._deliver(send, record, role, record.request_id)
+    def success(self, record: ExecutionRecord) -> None:
+        """Deliver the record of a success to on-success, if there is one."""
+        if self.on_success is not None:
+            self._deliver(self.on_success, record, ON_SUCCESS, record.request_context.request_id)
+
+    def failure(self, record: ExecutionRecord) -> None:
+        """Deliver the record of a failure to on-failure, if there is one."""
+        if self.on_failure is not None:
+            self._deliver(self.on_failure, record, ON_FAILURE, record.request_context.request_id)
 
     def dead_letter_message(self, letter: DeadLetterMessage) -> None:
         """Send *letter* to the dead-letter queue, if there is one."""

@@ -25,7 +25,6 @@ __all__ = [
     "after_failure",
     "after_throttle",
     "before_attempt",
-    "recursion",
     "retry_call_state",
     "throttle_backoff",
 ]
@@ -61,18 +60,19 @@ _RECURSIVE: Final = GiveUp(Condition.RECURSIVE_INVOCATION)
 _RETRYING: Final = tenacity.Retrying()
 
 
-def recursion(state: EventState, recursive_loop: RecursiveLoop) -> GiveUp | None:
-    """`GiveUp` if running *state* would be its triggering event's 17th invocation.
+def before_attempt(
+    state: EventState,
+    config: EventInvokeConfig,
+    now: float,
+    recursive_loop: RecursiveLoop = "Terminate",
+) -> GiveUp | None:
+    """``None`` if the event may run now; `GiveUp` if it may not.
 
-    Only with ``recursive_loop="Terminate"`` (AWS's default); ``"Allow"`` never stops one.
+    It may not if running it would be its triggering event's 17th invocation (only with
+    ``recursive_loop="Terminate"``, AWS's default), or if it is already too old.
     """
     if state.lineage >= MAX_INVOCATIONS and recursive_loop == "Terminate":
         return _RECURSIVE
-    return None
-
-
-def before_attempt(state: EventState, config: EventInvokeConfig, now: float) -> GiveUp | None:
-    """``None`` if the event may run now; `GiveUp` if it is already too old."""
     if now - state.accepted_at >= config.maximum_event_age_in_seconds:
         return _AGE_EXCEEDED
     return None

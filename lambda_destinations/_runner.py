@@ -20,7 +20,7 @@ from ._delivery import Deliveries
 from ._identity import FunctionIdentity
 from ._lineage import LINEAGE, RecursiveLoop
 from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
-from ._runtime import Runtime
+from ._runtime import Attempt, Runtime
 from ._telemetry import Telemetry, logger
 from .queues import EventQueue, EventState
 
@@ -145,77 +145,88 @@ class EventRunner:
         self.log_stream = ""
 
     async def run(self, state: EventState) -> None:
-        """Take *state* through one attempt; a fault of ours ends the event, loudly."""
+        """Take *state* through one attempt, then retry it or end it.
+
+        One coroutine for the whole success path, which is the hot one. A fault of ours ends
+        the event, loudly, as a failure: it is never lost.
+        """
         # What the handler invokes, and the destinations its record reaches, carry the count.
         lineage = LINEAGE.set(state.lineage + 1)
         try:
-            await self._run(state)
+            ending: _Ending | None
+            try:
+                now = self._wall()
+                stop = policy.before_attempt(state, self._config(), now, self.recursive_loop)
+                if stop is not None:
+                    ending = self._ending(state, stop.condition)
+                else:
+                    started = self._clock.monotonic()
+                    attempt = self._call(state, now, started)
+                    try:
+                        response, error = await attempt
+                    finally:
+                        self._telemetry.attempt_ended(state.request_id, started)
+                    if error is None:
+                        logger.debug(
+                            "attempt %d of %s succeeded", state.attempts + 1, state.request_id
+                        )
+                        ending = state, self._success(state, response), None
+                    else:
+                        failed = state._replace(attempts=state.attempts + 1)
+                        ending = await self._after_failure(failed, response, error)
+            except Exception:  # noqa: BLE001 - logged with its traceback; the event still ends
+                logger.exception("internal error while running event %s", state.request_id)
+                failed = state._replace(
+                    error=_INTERNAL_ERROR, error_message="internal error in lambda_destinations"
+                )
+                ending = self._ending(failed, Condition.RETRIES_EXHAUSTED)
+            if ending is not None:
+                pending = self._end(ending)
+                if pending is not None:
+                    await pending
         finally:
             LINEAGE.reset(lineage)
 
-    async def _run(self, state: EventState) -> None:
-        try:
-            ending = await self._attempt(state)
-        except Exception:  # noqa: BLE001 - logged with its traceback, and the event still ends
-            # A bug of ours must not lose the event: it ends, loudly, as a failure.
-            logger.exception("internal error while running event %s", state.request_id)
-            failed = state._replace(
-                error=_INTERNAL_ERROR, error_message="internal error in lambda_destinations"
-            )
-            ending = self._ending(failed, Condition.RETRIES_EXHAUSTED)
-        if ending is not None:
-            pending = self._end(ending)
-            if pending is not None:
-                await pending
-
-    async def _attempt(self, state: EventState) -> _Ending | None:
-        # The event's ending, or None once it is rescheduled.
-        now = self._wall()
-        stop = policy.recursion(state, self.recursive_loop) or policy.before_attempt(
-            state, self._config(), now
-        )
-        if stop is not None:
-            return self._ending(state, stop.condition)
-        clock = self._clock
-        attempt = state.attempts + 1
+    def _call(self, state: EventState, now: float, started: float) -> Awaitable[Attempt]:
+        # Start the attempt: the handler's response or error object, and the error message.
         request_id = state.request_id
-        telemetry = self._telemetry
+        clock = self._clock
         runtime = self._runtime
-        started = clock.monotonic()
-        telemetry.attempt_started(request_id, now - state.accepted_at)
-        try:
-            context = (
-                LambdaContext(
-                    function_name=self._identity.function_name,
-                    function_version=self._identity.executed_version,
-                    invoked_function_arn=self._identity.invoked_function_arn,
-                    memory_limit_in_mb=self._memory,
-                    aws_request_id=request_id,
-                    log_group_name=self._log_group,
-                    log_stream_name=self.log_stream,
-                    deadline=started + self._timeout,
-                    clock=clock,
-                )
-                if runtime.wants_context
-                else None
+        self._telemetry.attempt_started(request_id, now - state.accepted_at)
+        context = (
+            LambdaContext(
+                function_name=self._identity.function_name,
+                function_version=self._identity.executed_version,
+                invoked_function_arn=self._identity.invoked_function_arn,
+                memory_limit_in_mb=self._memory,
+                aws_request_id=request_id,
+                log_group_name=self._log_group,
+                log_stream_name=self.log_stream,
+                deadline=started + self._timeout,
+                clock=clock,
             )
-            response, error = await runtime.run(state.body, request_id, context)
-        finally:
-            telemetry.attempt_ended(request_id, started)
-        if error is None:
-            logger.debug("attempt %d of %s succeeded", attempt, request_id)
-            record = ExecutionRecord(
-                clock.now(),
-                RequestContext(request_id, self._function_arn, Condition.SUCCESS, attempt),
-                state.body,
-                self._ok_response,
-                response,
-            )
-            return state, record, None
-        telemetry.attempt_failed(request_id)
+            if runtime.wants_context
+            else None
+        )
+        return runtime.run(state.body, request_id, context)
+
+    def _success(self, state: EventState, response: str) -> ExecutionRecord:
+        return ExecutionRecord(
+            self._clock.now(),
+            RequestContext(
+                state.request_id, self._function_arn, Condition.SUCCESS, state.attempts + 1
+            ),
+            state.body,
+            self._ok_response,
+            response,
+        )
+
+    async def _after_failure(self, state: EventState, response: str, error: str) -> _Ending | None:
+        request_id = state.request_id
+        self._telemetry.attempt_failed(request_id)
         self.completion.function_error(request_id, response)
-        logger.debug("attempt %d of %s failed: %s", attempt, request_id, error)
-        failed = state._replace(attempts=attempt, error=response, error_message=error)
+        logger.debug("attempt %d of %s failed: %s", state.attempts, request_id, error)
+        failed = state._replace(error=response, error_message=error)
         decision = policy.after_failure(failed, self._config(), self._wall())
         if isinstance(decision, policy.Retry):
             await _done(self._queue.reschedule(decision.state, decision.delay))
@@ -236,17 +247,18 @@ class EventRunner:
         for the next free slot (``throttling="fifo"``).
         """
         self._telemetry.throttled(state.request_id)
+        if not self.backoff and self.reserved_concurrency != 0:
+            return False  # it waits in line in the queue
         lineage = LINEAGE.set(state.lineage + 1)
         try:
-            return self._throttled(state)
+            self._throttled(state)
         finally:
             LINEAGE.reset(lineage)
+        return True
 
-    def _throttled(self, state: EventState) -> bool:
+    def _throttled(self, state: EventState) -> None:
         if self.reserved_concurrency == 0:
             pending = self.give_up(state, Condition.ZERO_RESERVED_CONCURRENCY)
-        elif not self.backoff:
-            return False
         else:
             decision = policy.after_throttle(state, self._config(), self._wall())
             if isinstance(decision, policy.Retry):
@@ -255,7 +267,6 @@ class EventRunner:
                 pending = self.give_up(state, decision.condition)
         if pending is not None:
             _background(pending)
-        return True
 
     def give_up(self, state: EventState, condition: Condition) -> Awaitable[None] | None:
         """End *state* on failure: the record, a dead letter, and the drop counted."""
@@ -310,11 +321,14 @@ class EventRunner:
     def _ended(self, ending: _Ending) -> None:
         state, record, letter = ending
         deliveries = self._deliveries
-        deliveries.record(record)
-        if letter is not None:
-            deliveries.dead_letter_message(letter)
-        if not record.is_success:
-            if record.condition is Condition.RECURSIVE_INVOCATION:
+        condition = record.request_context.condition
+        if condition is Condition.SUCCESS:
+            deliveries.success(record)
+        else:
+            deliveries.failure(record)
+            if letter is not None:
+                deliveries.dead_letter_message(letter)
+            if condition is Condition.RECURSIVE_INVOCATION:
                 self._telemetry.recursion_stopped(state.request_id)
             self._telemetry.dropped(state.request_id)
         self.completion.ended()
