@@ -681,3 +681,50 @@ def test_interpreter_exit_with_a_drain_timeout_reports_unfinished_events(tmp_pat
         f"closed before event {request_id} ended (waiting to retry after 1 attempt(s)); "
         'payload: {"order": 7}'
     ) in result.stderr
+
+
+# -- races at close, and receivers raising CancelledError -------------------------------------
+
+
+async def test_a_timeout_and_aclose_in_the_same_turn_leave_the_event_reported_only():
+    """When the drain ends as the deadline strikes, the event is reported and ends no more."""
+    clock = VirtualClock()
+    failed = InMemoryDestination()
+
+    async def handler(event):
+        await asyncio.sleep(10)
+
+    invoker = await AsyncInvoker(handler, on_failure=failed, clock=clock, timeout=3).start()
+    response = invoker.invoke({})
+    await clock.sleep(1)
+    report = await asyncio.wait_for(invoker.aclose(timeout=2), 60)
+    assert [(u.request_id, u.state) for u in report] == [(response.request_id, "running")]
+    await clock.sleep(600)
+    assert failed.records == []
+
+
+async def test_two_acloses_at_once_report_each_event_once(invoker_factory, caplog):
+    """A second aclose() while the first drains shares its report; each event is logged once."""
+
+    async def slow(event):
+        await asyncio.sleep(100)
+
+    invoker = invoker_factory(slow, timeout=900)
+    response = await invoker.invoke({})
+    with caplog.at_level(logging.WARNING, logger="lambda_destinations"):
+        first, second = await asyncio.gather(invoker.aclose(timeout=5), invoker.aclose())
+    assert first == second
+    assert [u.request_id for u in first] == [response.request_id]
+    assert caplog.text.count(response.request_id) == 1
+
+
+async def test_an_async_receiver_raising_cancelled_error_is_a_failed_delivery(invoker_factory):
+    """A receiver that raises CancelledError itself is counted like any failed delivery."""
+
+    async def receiver(record):
+        raise asyncio.CancelledError("client aborted")
+
+    invoker = invoker_factory(lambda e: e, on_success=receiver)
+    await invoker.invoke({})
+    await invoker.join()
+    assert invoker.metrics().destination_delivery_failures == 1

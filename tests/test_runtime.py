@@ -11,7 +11,13 @@ import re
 import threading
 
 import pytest
-from lambda_destinations import AsyncInvoker, Condition, ConfigurationError, LambdaContext
+from lambda_destinations import (
+    AsyncInvoker,
+    Condition,
+    ConfigurationError,
+    InMemoryDestination,
+    LambdaContext,
+)
 
 from . import handlers
 from .scripts import run_script
@@ -542,3 +548,46 @@ async def test_context_log_writes_to_standard_output(invoker_factory, capsys):
 
     await run_once(invoker_factory, handler)
     assert "hello from the handler\n" in capsys.readouterr().out
+
+
+# -- asyncio's own tools inside handlers -------------------------------------------------------
+
+
+async def test_a_handler_may_use_asyncio_timeout(invoker_factory, in_memory_destination):
+    """asyncio.timeout inside a handler times out the handler's own await, nothing else."""
+
+    async def handler(event):
+        try:
+            async with asyncio.timeout(0.5):
+                await asyncio.sleep(1)
+        except TimeoutError:
+            return "fallback"
+        return "fast"
+
+    invoker = invoker_factory(handler, reserved_concurrency=1, on_success=in_memory_destination)
+    await invoker.invoke({})
+    await invoker.invoke({})
+    await invoker.join(timeout=60)
+    assert [r.response_payload for r in in_memory_destination.records] == ["fallback"] * 2
+
+
+async def test_a_handler_may_use_a_task_group(invoker_factory, in_memory_destination):
+    """A TaskGroup whose child fails gives the handler's ExceptionGroup as a function error."""
+
+    async def child(n: int) -> None:
+        await asyncio.sleep(n)
+        raise ValueError(f"child {n}")
+
+    async def handler(event):
+        async with asyncio.TaskGroup() as group:
+            group.create_task(child(1))
+            group.create_task(asyncio.sleep(5))
+
+    failed = InMemoryDestination()
+    invoker = invoker_factory(
+        handler, reserved_concurrency=1, maximum_retry_attempts=0, on_failure=failed
+    )
+    await invoker.invoke({})
+    await invoker.invoke({})
+    await invoker.join(timeout=60)
+    assert [r.response_payload["errorType"] for r in failed.records] == ["ExceptionGroup"] * 2

@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+from typing import Any
 
 import pytest
 from lambda_destinations import (
@@ -128,3 +129,78 @@ def test_plain_invoker_in_sync_code(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2020"
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 10
+
+
+# -- loops that stop or move -------------------------------------------------------------------
+
+
+def test_an_idle_loop_holding_events_is_not_left_behind():
+    """Sync code cannot move an invoker whose stopped loop still holds events: a clear error."""
+
+    def fail(event):
+        raise RuntimeError("again")
+
+    invoker = AsyncInvoker(fail)
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def first() -> None:
+            invoker.invoke({"n": 1})
+            await asyncio.sleep(0)
+
+        loop.run_until_complete(first())
+        with pytest.raises(RuntimeError, match="not running but still holds 1 event"):
+            invoker.invoke({"n": 2})
+        assert [e.request_id for e in invoker.pending_events()]
+    finally:
+        loop.run_until_complete(invoker.aclose(timeout=0))
+        loop.close()
+
+
+def test_invoking_from_a_thread_while_the_loop_shuts_down_fails_cleanly():
+    """An invoke handed to a loop that stops before taking it raises instead of hanging."""
+
+    class Loop(asyncio.SelectorEventLoop):
+        # Tells the test when another thread's call is in the loop's queue.
+        def __init__(self) -> None:
+            super().__init__()
+            self.handed = threading.Event()
+
+        def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:  # type: ignore[override]
+            handle = super().call_soon_threadsafe(*args, **kwargs)
+            self.handed.set()
+            return handle
+
+    loop = Loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    invoker = AsyncInvoker(lambda e: e)
+    asyncio.run_coroutine_threadsafe(invoker.start(), loop).result(10)
+    gate, blocking = threading.Event(), threading.Event()
+
+    def block_then_stop() -> None:
+        blocking.set()
+        gate.wait(10)
+        loop.stop()
+
+    loop.call_soon_threadsafe(block_then_stop)
+    assert blocking.wait(10)
+    loop.handed.clear()
+    outcome: list[object] = []
+
+    def caller() -> None:
+        try:
+            outcome.append(invoker.invoke({}))
+        except InvokerClosedError as e:
+            outcome.append(e)
+
+    calling = threading.Thread(target=caller)
+    calling.start()
+    assert loop.handed.wait(10)  # the hand-off is queued behind the blocker
+    gate.set()
+    runner.join(10)
+    calling.join(10)
+    assert not calling.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], InvokerClosedError)
+    loop.close()
