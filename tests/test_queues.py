@@ -23,12 +23,20 @@ from lambda_destinations import (
     InMemoryDestination,
     RequestContext,
 )
-from lambda_destinations.queues import QUEUED, WAITING, EventQueue, EventState, MemoryQueue
+from lambda_destinations.queues import (
+    QUEUED,
+    WAITING,
+    EventQueue,
+    EventState,
+    MemoryQueue,
+    SQLiteQueue,
+)
 from lambda_destinations.testing import VirtualClock
 
 #: Backend name → a factory taking pytest's tmp_path. Durable backends add themselves here.
 BACKENDS: dict[str, Callable[[Any], EventQueue]] = {
     "memory": lambda tmp_path: MemoryQueue(),
+    "sqlite": lambda tmp_path: SQLiteQueue(tmp_path / "q.db"),
 }
 
 
@@ -44,6 +52,7 @@ class Taker:
     def __init__(self, room: int) -> None:
         self.room = room
         self.offered: list[EventState] = []
+        self.redelivered: list[tuple[ExecutionRecord | None, DeadLetterMessage | None]] = []
 
     def offer(self, state: EventState, /) -> bool:
         if self.room <= 0:
@@ -54,6 +63,12 @@ class Taker:
 
     def capacity(self) -> int:
         return self.room
+
+    def redeliver(self, record: ExecutionRecord | None, dead_letter: DeadLetterMessage | None):
+        self.redelivered.append((record, dead_letter))
+
+    def pending_changed(self) -> None:
+        pass
 
 
 async def settled(value: Awaitable[Any] | Any) -> Any:
