@@ -22,3 +22,25 @@ def run_script(
         cwd=tmp_path,
         check=False,
     )
+
+
+def start_script(
+    tmp_path: Path, source: str, *args: str, name: str = "script.py"
+) -> subprocess.Popen[str]:
+    """Write *source* (dedented) to *name* in *tmp_path* and start it there, without waiting.
+
+    Its output goes to ``<name>.out`` in *tmp_path*, to read when a test fails.
+    """
+    script = tmp_path / name
+    script.write_text(textwrap.dedent(source))
+    out = (tmp_path / f"{name}.out").open("a")
+    try:
+        return subprocess.Popen(
+            [sys.executable, str(script), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=tmp_path,
+        )
+    finally:
+        out.close()

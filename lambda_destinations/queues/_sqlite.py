@@ -80,10 +80,18 @@ class _Round:
             raise type(error)(str(error)) from error
 
     def settle(self, lost: set[str] | None = None) -> None:
-        """Wake the waiters; finishes named in *lost* (all, if ``None``) answer ``False``."""
+        """Wake the waiters; finishes named in *lost* answer ``False``.
+
+        With *lost* ``None`` the round was not stored here (it failed, or the queue stopped):
+        each finish is cancelled, and the outbox or an expired lease takes it from there.
+        """
         for future, request_id in self.finished:
-            if not future.done():
-                future.set_result(lost is not None and request_id not in lost)
+            if future.done():
+                continue
+            if lost is None:
+                future.cancel()
+            else:
+                future.set_result(request_id not in lost)
         if not self.done.done():
             self.done.set_result(None)
 
@@ -227,6 +235,8 @@ class SQLiteQueue:
     def start(self, consumer: Consumer, clock: Clock, lease_seconds: float) -> None:
         self.stop()
         loop = asyncio.get_running_loop()
+        # A store (and connection) per start: the last one may still be closing in its thread.
+        self._store = Store(self._path, self._synchronous)
         self._loop = loop
         self._consumer = consumer
         self._clock = clock
@@ -369,12 +379,18 @@ class SQLiteQueue:
                 final.releases.append(lease)
         self._ahead.clear()
         self._leases.clear()
+        # Deliveries cut off by the close: whoever starts next delivers them, at once.
+        final.unclaims.extend(self._outbox_ids.values())
+        self._outbox_ids.clear()
         # Leases the store still holds (attempts cut off by the close) are given back with
         # this last batch; rounds still awaited settle once it is stored.
         rounds = [] if round_ is None else [round_]
         if self._inflight is not None:
             rounds.append(self._inflight[1])
             self._inflight = None
+        for waiting in rounds:
+            for future, _ in waiting.finished:
+                future.cancel()  # the outbox delivers what was stored, in the next process
         closing = executor.submit(self._store.close, final)
         closing.add_done_callback(lambda done: self._after_close(done, rounds))
         executor.shutdown(wait=False)
@@ -427,8 +443,12 @@ class SQLiteQueue:
                 continue
             batch, round_ = ready
             self._inflight = ready
+            stored = loop.run_in_executor(
+                self._executor, self._transact, self._store, batch, round_
+            )
             try:
-                outcome = await loop.run_in_executor(self._executor, self._transact, batch, round_)
+                # Shielded: stop() cancels this task, never a transaction it handed over.
+                outcome = await asyncio.shield(stored)
             except Exception as e:  # noqa: BLE001 - logged, and the callers are told
                 self._inflight = None
                 self._failed(batch, round_, e)
@@ -437,11 +457,12 @@ class SQLiteQueue:
             self._inflight = None
             self._apply(batch, round_, outcome)
 
-    def _transact(self, batch: Batch, round_: _Round) -> Outcome:
+    @staticmethod
+    def _transact(store: Store, batch: Batch, round_: _Round) -> Outcome:
         # In the writer thread. The outcome is kept on the round too, for stop() to settle it
         # when the loop is gone.
         try:
-            outcome = self._store.transact(batch)
+            outcome = store.transact(batch)
         except BaseException as e:
             round_.outcome = e
             raise
@@ -540,7 +561,12 @@ class SQLiteQueue:
             offer = consumer.offer
             for seq, state in outcome.leased:
                 request_id = state.request_id
+                renewed = request_id in leases
                 leases[request_id] = (seq, token)
+                if renewed:
+                    # Its lease ran out while it ran (or waited) here, and no other process
+                    # took it: the new lease is this process's renewal, not a second run.
+                    continue
                 if waiting:
                     waiting.pop(request_id, None)
                 if not offer(state):

@@ -71,7 +71,7 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_visible_at ON events (visible_at);
 CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL,
     target TEXT NOT NULL,
     item TEXT NOT NULL,
@@ -92,7 +92,11 @@ PRAGMA user_version = {SCHEMA_VERSION};
 _PUT: Final = "INSERT INTO events (request_id, body, state, visible_at)"
 _STORE_OUTCOMES: Final = "INSERT INTO outbox (id, request_id, target, item, visible_at)"
 _ROWS_PER_INSERT: Final = 4096
-_LAST_OUTBOX_ID: Final = "SELECT coalesce(max(id), 0) FROM outbox"
+# Outbox ids are never used twice: a process that held an item long ago must never delete
+# another's new item by its id.
+_LAST_OUTBOX_ID: Final = (
+    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)"
+)
 # Which of [seq, lease token] this process still holds.
 _HELD: Final = (
     "SELECT json_group_array(events.seq) FROM json_each(?) AS mine "
@@ -145,6 +149,7 @@ class Batch:
         "puts",
         "releases",
         "reschedules",
+        "unclaims",
     )
 
     def __init__(self, now: float) -> None:
@@ -161,6 +166,8 @@ class Batch:
         self.releases: list[tuple[int, int]] = []
         #: Outbox ids of items delivered
         self.delivered: list[int] = []
+        #: Outbox ids of items this process will not deliver after all (it is closing)
+        self.unclaims: list[int] = []
         #: Due events to lease, at most, and the time they are due by (now, or a little later
         #: for a retry wait that fell due on the loop's monotonic clock).
         self.lease = 0
@@ -174,7 +181,12 @@ class Batch:
     def writes(self) -> bool:
         """Whether the batch holds anything to store."""
         return bool(
-            self.puts or self.finishes or self.reschedules or self.releases or self.delivered
+            self.puts
+            or self.finishes
+            or self.reschedules
+            or self.releases
+            or self.delivered
+            or self.unclaims
         )
 
 
@@ -330,6 +342,8 @@ class Store:
         if self._conn is None and not final.writes():
             return
         conn = self._connect()
+        # Outcomes stored now are not delivered by this process: any process may claim them.
+        self._claim_seconds = 0.0
         try:
             if final.writes():
                 self._write(conn, final)
@@ -354,6 +368,8 @@ class Store:
                 conn.execute(_RELEASE, (now, _dumps(batch.releases)))
                 for seq, _ in batch.releases:
                     held.pop(seq, None)
+            if batch.unclaims:
+                conn.execute(_CLAIM, (now, _dumps(batch.unclaims)))
             removed = 0
             if batch.delivered:
                 removed = conn.execute(_DELIVERED, (_dumps(batch.delivered),)).rowcount
