@@ -287,10 +287,12 @@ class EventRunner:
         return self._end_when_stored(done, ending)
 
     def _stored(self, ending: _Ending, done: asyncio.Future[bool]) -> None:
-        if done.cancelled() or not done.result():
-            self._lost(ending[0])
-        else:
+        if done.cancelled():
+            return  # the queue stopped or failed first: it says so, and delivers it later
+        if done.result():
             self._ended(ending)
+        else:
+            self._lost(ending[0])
 
     async def _end_when_stored(self, done: Awaitable[bool], ending: _Ending) -> None:
         if await done:
