@@ -28,11 +28,13 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
         "memory",
         "latency",
         "backlog",
+        "durable",
         "targets",
     }
     assert results["meta"]["options"] == {
         "n": 200,
         "peer_n": 20,
+        "durable_n": 40,
         "latency_n": 50,
         "repeats": 1,
         "peers": False,
@@ -55,10 +57,20 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
     for peer in ("dramatiq", "celery"):
         assert results["peers"][peer] == {"available": False, "reason": "excluded with --no-peers"}
     assert [t["met"] for t in results["targets"]][1:3] == [None, None]
+    durable = results["durable"]
+    assert durable["events"] == 40
+    for side in ("memory", "sqlite_normal", "sqlite_full"):
+        assert durable[side]["events_per_second"] > 0
+    for level in ("NORMAL", "FULL"):
+        assert set(durable["commit_latency"][level]) == {"p50_us", "p99_us"}
+    assert set(durable) >= {"ratio_to_memory", "full_to_normal", "met"}
+    assert durable["persist_queue"] == {"available": False, "reason": "excluded with --no-peers"}
+    assert [t["met"] for t in results["targets"]][5] is None
 
     table = (tmp_path / "latest.md").read_text()
     assert "| Async no-op handler, N=200 |" in table
     assert "unavailable: excluded with --no-peers" in table
+    assert "| SQLite queue, synchronous=NORMAL, N=40 |" in table
     assert table in capsys.readouterr().out
     assert not list(tmp_path.glob("*.tmp"))
 
