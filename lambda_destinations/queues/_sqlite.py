@@ -598,8 +598,13 @@ class SQLiteQueue:
                 heapq.heappop(order)
                 del waiting[request_id]
                 self._released = max(self._released, entry[2])
-            else:
+            elif entry[2] >= now - _LATE:
+                # Only a hair from its wall-clock due time: not due until the monotonic clock
+                # says so. (Further in the past, the wall clock jumped: it does not hold up
+                # anything else.)
                 return min(max(now, self._released), math.nextafter(entry[2], -math.inf))
+            else:
+                break
         return max(now, self._released)
 
     def _failed(self, batch: Batch, round_: _Round, error: Exception) -> None:
