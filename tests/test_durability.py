@@ -91,6 +91,70 @@ async def test_a_new_invoker_on_the_file_resumes_retry_waits_counts_and_ages(tmp
     ]
 
 
+async def test_an_attempt_longer_than_its_lease_renews_it_and_runs_once(tmp_path):
+    """An attempt still running when its 5 s lease runs out: the process renews the lease.
+
+    No other process wants the event, and this one does not run it a second time: one call
+    of the handler, one record.
+    """
+    clock = VirtualClock()
+    ok = InMemoryDestination()
+    calls: list[float] = []
+
+    async def long(event: Any) -> str:
+        calls.append(clock.elapsed)
+        await asyncio.sleep(20)
+        return "done"
+
+    invoker = AsyncInvoker(
+        long,
+        queue=SQLiteQueue(tmp_path / "q.db", lease_seconds=5),
+        clock=clock,
+        timeout=60,
+        aws_limits=False,
+        on_success=ok,
+    )
+    async with invoker:
+        accepted = await invoker.invoke({})
+        await invoker.join(timeout=120)
+    assert calls == [0]
+    assert [(r.request_id, r.approximate_invoke_count) for r in ok.records] == [
+        (accepted.request_id, 1)
+    ]
+
+
+async def test_an_attempt_cut_off_by_close_is_given_back_to_the_file_at_once(tmp_path):
+    """Closing with an attempt running gives its lease back: the next invoker runs it at once.
+
+    Without that, the event would wait for its lease (the 600 s timeout plus 30 s) to run out.
+    """
+    clock = VirtualClock()
+    path = tmp_path / "q.db"
+    seen: list[float] = []
+
+    async def hangs(event: Any) -> None:
+        await asyncio.sleep(3600)
+
+    def quick(event: Any) -> str:
+        seen.append(clock.elapsed)
+        return "done"
+
+    settings: dict[str, Any] = {"function_name": "f", "clock": clock, "timeout": 600}
+    first = AsyncInvoker(hangs, queue=SQLiteQueue(path), aws_limits=False, **settings)
+    await first.start()
+    accepted = await first.invoke({})
+    await clock.sleep(1)
+    report = await first.aclose(timeout=0)
+    assert [(u.request_id, u.state) for u in report] == [(accepted.request_id, "running")]
+
+    ok = InMemoryDestination()
+    second = AsyncInvoker(quick, queue=SQLiteQueue(path), on_success=ok, **settings)
+    async with second:
+        await second.join(timeout=60)
+    assert [r.request_id for r in ok.records] == [accepted.request_id]
+    assert seen == [pytest.approx(1, abs=0.5)]
+
+
 async def test_an_outcome_whose_delivery_was_cut_off_is_delivered_by_the_next_invoker(tmp_path):
     """A record still being delivered when its invoker closed stays in the outbox.
 
