@@ -512,13 +512,15 @@ class SQLiteQueue:
     async def _idle(self) -> None:
         clock = self._clock
         assert clock is not None
-        # Wall-clock due times wake a little late, so that they are surely due then; the
-        # process's own retry waits wake exactly, on the monotonic clock.
-        delay = self._next_look - self._wall()
+        # Wall-clock due times wake a little late, so that they are surely due then (and a
+        # wait is never shorter than that); the process's own retry waits wake exactly, on
+        # the monotonic clock.
+        now = self._wall()
+        delay = self._next_look - now
         if self._consume:
-            delay = min(delay, self._outbox_due - self._wall() + _LATE)
+            delay = min(delay, max(0.0, self._outbox_due - now) + _LATE)
             if self._want() > 0:
-                delay = min(delay, self._due_at - self._wall() + _LATE)
+                delay = min(delay, max(0.0, self._due_at - now) + _LATE)
                 if self._waiting_order:
                     delay = min(delay, self._waiting_order[0][0] - clock.monotonic())
         self._wake = wake = self._own_loop().create_future()
