@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -29,10 +30,14 @@ def start_script(
 ) -> subprocess.Popen[str]:
     """Write *source* (dedented) to *name* in *tmp_path* and start it there, without waiting.
 
-    Its output goes to ``<name>.out`` in *tmp_path*, to read when a test fails.
+    Its output goes to ``<name>.out`` in *tmp_path*, to read when a test fails. The script is
+    replaced whole, never rewritten in place: a process started from it just before may still
+    be reading it.
     """
     script = tmp_path / name
-    script.write_text(textwrap.dedent(source))
+    written = tmp_path / f"{name}.tmp"
+    written.write_text(textwrap.dedent(source))
+    os.replace(written, script)
     out = (tmp_path / f"{name}.out").open("a")
     try:
         return subprocess.Popen(

@@ -33,6 +33,9 @@ from lambda_destinations.queues import (
 )
 from lambda_destinations.testing import VirtualClock
 
+# A backend bug that keeps a thread busy would freeze virtual time: the guard stops the test.
+pytestmark = pytest.mark.lambda_destinations(wall_timeout=60)
+
 #: Backend name → a factory taking pytest's tmp_path. Durable backends add themselves here.
 BACKENDS: dict[str, Callable[[Any], EventQueue]] = {
     "memory": lambda tmp_path: MemoryQueue(),

@@ -544,6 +544,12 @@ class SQLiteQueue:
             self._ours += outcome.outbox_delta_ours
             self._due_at = outcome.next_due
             self._outbox_due = outcome.outbox_due
+            # Asked for and found nothing though something looked due: wait for the next
+            # look rather than ask again at once (never a busy loop on the writer).
+            if batch.lease and not outcome.leased and self._due_at <= batch.due_by:
+                self._due_at = self._next_look
+            if batch.claim and not outcome.claimed and self._outbox_due <= now:
+                self._outbox_due = self._next_look
         waiting = self._waiting
         for request_id in outcome.lost_retries:
             waiting.pop(request_id, None)
