@@ -30,7 +30,7 @@ from lambda_destinations import (
 from lambda_destinations.queues import SQLiteQueue
 from lambda_destinations.testing import VirtualClock
 
-from .scripts import start_script
+from .scripts import run_script, start_script
 
 # A bug that keeps the writer busy would freeze virtual time: the guard stops the test then.
 pytestmark = pytest.mark.lambda_destinations(wall_timeout=60)
@@ -537,6 +537,33 @@ def accept(folder: Path, events: list[dict[str, Any]]) -> list[str]:
         return ids
 
     return asyncio.run(main())
+
+
+def test_a_script_with_no_event_loop_drains_its_file_at_exit(tmp_path):
+    """Sync code on the background loop: at exit every event ends, and the process exits.
+
+    The drain at exit still commits (the writer thread outlives it), so each of the 50
+    events has its record and the file is left empty.
+    """
+    result = run_script(
+        tmp_path,
+        """
+        from lambda_destinations import AsyncInvoker, JsonLinesDestination
+        from lambda_destinations.queues import SQLiteQueue
+
+        invoker = AsyncInvoker(
+            lambda event: event,
+            queue=SQLiteQueue("q.db"),
+            on_success=JsonLinesDestination("records.jsonl"),
+        )
+        for n in range(50):
+            invoker.invoke({"n": n})
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(r.request_payload["n"] for r in records(tmp_path)) == list(range(50))
+    with sqlite3.connect(tmp_path / "q.db") as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
 
 
 def test_events_accepted_just_before_a_sigkill_all_reach_their_outcome(tmp_path, workers):

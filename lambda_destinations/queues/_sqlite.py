@@ -18,6 +18,11 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
+
+# Imported now, not on first use: importing it registers the interpreter-exit hook that stops
+# its threads, and that hook must run after the background loop's drain (exit hooks run last
+# registered first), or a script's last events could not be committed at exit.
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, get_args
 
@@ -175,7 +180,7 @@ class SQLiteQueue:
         self._poll_interval = float(poll_interval)
         self._consume = bool(consume)
         self._store = Store(self._path, synchronous)
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._consumer: Consumer | None = None
         self._clock: Clock | None = None
@@ -253,7 +258,7 @@ class SQLiteQueue:
         # What an earlier start kept to deliver is the outbox's again, for whoever claims it.
         self._ours = 0
         self._outbox_ids.clear()
-        self._executor = concurrent.futures.ThreadPoolExecutor(
+        self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="lambda_destinations-sqlite"
         )
         self._pump = loop.create_task(self._run())
@@ -391,7 +396,18 @@ class SQLiteQueue:
         for waiting in rounds:
             for future, _ in waiting.finished:
                 future.cancel()  # the outbox delivers what was stored, in the next process
-        closing = executor.submit(self._store.close, final)
+        try:
+            closing = executor.submit(self._store.close, final)
+        except RuntimeError:
+            # The interpreter is exiting and its thread pools are gone: store the last batch
+            # from here, the one thing left to do.
+            closing = concurrent.futures.Future()
+            try:
+                self._store.close(final)
+            except BaseException as e:  # noqa: BLE001 - reported by _after_close
+                closing.set_exception(e)
+            else:
+                closing.set_result(None)
         closing.add_done_callback(lambda done: self._after_close(done, rounds))
         executor.shutdown(wait=False)
         self._consumer = None
@@ -443,10 +459,10 @@ class SQLiteQueue:
                 continue
             batch, round_ = ready
             self._inflight = ready
-            stored = loop.run_in_executor(
-                self._executor, self._transact, self._store, batch, round_
-            )
             try:
+                stored = loop.run_in_executor(
+                    self._executor, self._transact, self._store, batch, round_
+                )
                 # Shielded: stop() cancels this task, never a transaction it handed over.
                 outcome = await asyncio.shield(stored)
             except Exception as e:  # noqa: BLE001 - logged, and the callers are told
