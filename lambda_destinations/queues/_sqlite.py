@@ -15,6 +15,7 @@ import contextlib
 import heapq
 import math
 import os
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
@@ -37,7 +38,7 @@ from lambda_destinations._records import ExecutionRecord
 from lambda_destinations._telemetry import logger
 
 from ._protocol import Consumer
-from ._sqlite_store import Batch, Outcome, Store, Synchronous
+from ._sqlite_store import MINIMUM_SQLITE, Batch, Outcome, Store, Synchronous
 from ._state import QUEUED, WAITING, EventState, State
 
 __all__ = ["SQLiteQueue"]
@@ -165,6 +166,12 @@ class SQLiteQueue:
         poll_interval: float = 0.1,
         consume: bool = True,
     ) -> None:
+        if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
+            msg = (
+                f"SQLiteQueue needs SQLite {'.'.join(map(str, MINIMUM_SQLITE))} or newer; this "
+                f"Python uses {sqlite3.sqlite_version}: use a Python built with a newer SQLite"
+            )
+            raise ConfigurationError(msg)
         self._path = _checked_path(path)
         if synchronous not in get_args(Synchronous):
             msg = (

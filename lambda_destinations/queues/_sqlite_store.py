@@ -41,7 +41,7 @@ from lambda_destinations._records import (
 
 from ._state import EventState
 
-__all__ = ["SCHEMA_VERSION", "Batch", "Outcome", "Store", "Synchronous"]
+__all__ = ["MINIMUM_SQLITE", "SCHEMA_VERSION", "Batch", "Outcome", "Store", "Synchronous"]
 
 #: How much of a commit reaches the disk before it returns: see docs/queues.md.
 Synchronous = Literal["NORMAL", "FULL"]
@@ -87,6 +87,8 @@ INSERT INTO counts VALUES (0, 0, 0);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
+# SQLite 3.35 or newer (RETURNING), with its JSON functions, which every build since 3.38 has.
+MINIMUM_SQLITE: Final = (3, 35, 0)
 # Rows with text are inserted with placeholders, many rows per statement (parsing a JSON
 # parameter costs twice as much for long text); lists of numbers go as one JSON parameter.
 _PUT: Final = "INSERT INTO events (request_id, body, state, visible_at)"
@@ -100,16 +102,18 @@ _LAST_OUTBOX_ID: Final = (
 # Which of [seq, lease token] this process still holds.
 _HELD: Final = (
     "SELECT json_group_array(events.seq) FROM json_each(?) AS mine "
-    "JOIN events ON events.seq = mine.value ->> 0 AND events.lease = mine.value ->> 1"
+    "JOIN events ON events.seq = json_extract(mine.value, '$[0]') "
+    "AND events.lease = json_extract(mine.value, '$[1]')"
 )
 _DELETE: Final = "DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))"
 _RETRY: Final = (
-    "UPDATE events SET state = retry.value ->> 1, visible_at = retry.value ->> 2, lease = NULL "
-    "FROM json_each(?) AS retry WHERE events.seq = retry.value ->> 0"
+    "UPDATE events SET state = json_extract(retry.value, '$[1]'), "
+    "visible_at = json_extract(retry.value, '$[2]'), lease = NULL "
+    "FROM json_each(?) AS retry WHERE events.seq = json_extract(retry.value, '$[0]')"
 )
 _RELEASE: Final = (
     "UPDATE events SET lease = NULL, visible_at = ? WHERE (seq, lease) IN "
-    "(SELECT value ->> 0, value ->> 1 FROM json_each(?))"
+    "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
 )
 _DELIVERED: Final = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))"
 _DUE: Final = (
@@ -276,6 +280,14 @@ class Store:
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         where = repr(str(self._path))
+        try:
+            conn.execute("SELECT json_extract('[1]', '$[0]')")
+        except sqlite3.OperationalError as e:
+            msg = (
+                f"SQLiteQueue needs SQLite's JSON functions, which this Python's SQLite "
+                f"{sqlite3.sqlite_version} lacks ({e}): use a build of SQLite 3.38 or newer"
+            )
+            raise ConfigurationError(msg) from e
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
