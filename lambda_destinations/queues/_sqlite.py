@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import heapq
 import math
 import os
 import sqlite3
@@ -39,6 +38,7 @@ from lambda_destinations._telemetry import logger
 
 from ._protocol import Consumer
 from ._sqlite_store import MINIMUM_SQLITE, Batch, Outcome, Store, Synchronous
+from ._sqlite_waits import SLACK, RetryWaits
 from ._state import QUEUED, WAITING, EventState, State
 
 __all__ = ["SQLiteQueue"]
@@ -54,8 +54,6 @@ _AHEAD_MAX: Final = 4096
 # left of the lease still covers the function's timeout.
 _AHEAD_SHARE: Final = 0.1
 _AHEAD_GRACE_MAX: Final = 5.0
-# Timers for wall-clock due times wake this much late, so the event is surely due by then.
-_LATE: Final = 1e-5
 # Waits after a failed transaction, doubling from the poll interval up to this.
 _FAILURE_BACKOFF_MAX: Final = 10.0
 
@@ -146,13 +144,11 @@ class SQLiteQueue:
         "_path",
         "_poll_interval",
         "_pump",
-        "_released",
         "_round",
         "_store",
         "_synchronous",
         "_unstored",
-        "_waiting",
-        "_waiting_order",
+        "_waits",
         "_wake",
         "_wall",
     )
@@ -207,13 +203,7 @@ class SQLiteQueue:
         self._ahead: deque[tuple[EventState, float]] = deque()
         # Outbox items stored or claimed here: (request id, target) → outbox id.
         self._outbox_ids: dict[tuple[str, str], int] = {}
-        # Retry waits this process stored: request id → (state, due on the clock's monotonic
-        # time, due in the file), and (monotonic due, id) in due order. Timers and reports go
-        # by the monotonic due, exact on a virtual clock; once it passes, the file's due time
-        # counts as reached (`_released`) even if the wall clock rounds a hair behind.
-        self._waiting: dict[str, tuple[EventState, float, float]] = {}
-        self._waiting_order: list[tuple[float, str]] = []
-        self._released = -math.inf
+        self._waits = RetryWaits()
         # The file as of the last transaction: unfinished events, outbox items, and how many
         # of those items this process stored or claimed and has not removed.
         self._known = False
@@ -260,7 +250,7 @@ class SQLiteQueue:
         self._ahead_target = self._ahead_min
         self._known = False
         self._due_at = self._outbox_due = self._next_look = -math.inf
-        self._released = -math.inf
+        self._waits.reset()
         self._failures = 0
         # What an earlier start kept to deliver is the outbox's again, for whoever claims it.
         self._ours = 0
@@ -278,9 +268,7 @@ class SQLiteQueue:
             batch = self._open_batch()
         batch.puts.append(state)
         self._unstored += 1
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
+        self._kick()
         round_ = self._round
         assert round_ is not None
         return round_
@@ -314,9 +302,7 @@ class SQLiteQueue:
         self._due_at = min(self._due_at, due)
         clock = self._clock
         assert clock is not None
-        timer = clock.monotonic() + delay
-        self._waiting[state.request_id] = (state, timer, due)
-        heapq.heappush(self._waiting_order, (timer, state.request_id))
+        self._waits.add(state, clock.monotonic() + delay, due)
         self._kick()
         round_ = self._round
         assert round_ is not None
@@ -367,9 +353,8 @@ class SQLiteQueue:
             unstored += self._batch.puts
         listed: list[tuple[EventState, State]] = [(s, QUEUED) for s in unstored]
         listed += [(s, QUEUED) for s, _ in self._ahead]
-        if self._waiting and self._clock is not None:
-            now = self._clock.monotonic()
-            listed += [(s, WAITING) for s, due, _ in self._waiting.values() if due > now]
+        if self._waits and self._clock is not None:
+            listed += [(s, WAITING) for s in self._waits.waiting(self._clock.monotonic())]
         return listed
 
     def stop(self) -> None:
@@ -380,29 +365,7 @@ class SQLiteQueue:
         executor, self._executor = self._executor, None
         if executor is None:
             return
-        final, round_ = self._batch, self._round
-        self._batch = self._round = None
-        if final is None:
-            final = Batch(self._wall())
-        final.now = self._wall()
-        for state, _ in self._ahead:
-            lease = self._leases.pop(state.request_id, None)
-            if lease is not None:
-                final.releases.append(lease)
-        self._ahead.clear()
-        self._leases.clear()
-        # Deliveries cut off by the close: whoever starts next delivers them, at once.
-        final.unclaims.extend(self._outbox_ids.values())
-        self._outbox_ids.clear()
-        # Leases the store still holds (attempts cut off by the close) are given back with
-        # this last batch; rounds still awaited settle once it is stored.
-        rounds = [] if round_ is None else [round_]
-        if self._inflight is not None:
-            rounds.append(self._inflight[1])
-            self._inflight = None
-        for waiting in rounds:
-            for future, _ in waiting.finished:
-                future.cancel()  # the outbox delivers what was stored, in the next process
+        final, rounds = self._last_batch()
         try:
             closing = executor.submit(self._store.close, final)
         except RuntimeError:
@@ -419,6 +382,31 @@ class SQLiteQueue:
         executor.shutdown(wait=False)
         self._consumer = None
         self._unstored = 0
+
+    def _last_batch(self) -> tuple[Batch, list[_Round]]:
+        # What is left to store when the queue stops, and the rounds still awaited. Events
+        # leased ahead are given back, and so are the leases of attempts the close cut off
+        # (the store knows those); deliveries it cut off go back to the outbox for whoever
+        # starts next.
+        final = self._batch if self._batch is not None else Batch(0.0)
+        rounds = [] if self._round is None else [self._round]
+        self._batch = self._round = None
+        final.now = self._wall()
+        for state, _ in self._ahead:
+            lease = self._leases.pop(state.request_id, None)
+            if lease is not None:
+                final.releases.append(lease)
+        self._ahead.clear()
+        self._leases.clear()
+        final.unclaims.extend(self._outbox_ids.values())
+        self._outbox_ids.clear()
+        if self._inflight is not None:
+            rounds.append(self._inflight[1])
+            self._inflight = None
+        for round_ in rounds:
+            for future, _ in round_.finished:
+                future.cancel()  # not delivered here: the outbox has what was stored
+        return final, rounds
 
     # -- collecting -----------------------------------------------------------------------------
 
@@ -509,7 +497,9 @@ class SQLiteQueue:
         want = self._want()
         if batch is not None and batch.puts:
             self._due_at = now
-        due_by = self._due_by(now)
+        clock = self._clock
+        assert clock is not None
+        due_by = self._waits.due_by(now, clock.monotonic())
         lease = want > 0 and self._due_at <= due_by
         claim = self._consume and self._outbox_due <= now
         look = not (batch is not None or lease or claim)
@@ -535,17 +525,16 @@ class SQLiteQueue:
     async def _idle(self) -> None:
         clock = self._clock
         assert clock is not None
-        # Wall-clock due times wake a little late, so that they are surely due then (and a
-        # wait is never shorter than that); the process's own retry waits wake exactly, on
-        # the monotonic clock.
+        # Wall-clock due times wake a little late (SLACK), so that they are surely due then
+        # and no wait is shorter; the process's own retry waits wake exactly, on the
+        # monotonic clock.
         now = self._wall()
         delay = self._next_look - now
         if self._consume:
-            delay = min(delay, max(0.0, self._outbox_due - now) + _LATE)
+            delay = min(delay, max(0.0, self._outbox_due - now) + SLACK)
             if self._want() > 0:
-                delay = min(delay, max(0.0, self._due_at - now) + _LATE)
-                if self._waiting_order:
-                    delay = min(delay, self._waiting_order[0][0] - clock.monotonic())
+                delay = min(delay, max(0.0, self._due_at - now) + SLACK)
+                delay = min(delay, self._waits.next_due() - clock.monotonic())
         self._wake = wake = self._own_loop().create_future()
         try:
             async with clock.timeout(max(0.0, delay)):
@@ -573,9 +562,9 @@ class SQLiteQueue:
                 self._due_at = self._next_look
             if batch.claim and not outcome.claimed and self._outbox_due <= now:
                 self._outbox_due = self._next_look
-        waiting = self._waiting
+        waits = self._waits
         for request_id in outcome.lost_retries:
-            waiting.pop(request_id, None)
+            waits.forget(request_id)
             logger.warning(
                 "%r: event %s's lease ran out before its retry was stored; another worker "
                 "owns it now",
@@ -598,8 +587,8 @@ class SQLiteQueue:
                     # Its lease ran out while it ran (or waited) here, and no other process
                     # took it: the new lease is this process's renewal, not a second run.
                     continue
-                if waiting:
-                    waiting.pop(request_id, None)
+                if waits:
+                    waits.forget(request_id)
                 if not offer(state):
                     ahead.append((state, now))
         if outcome.claimed and consumer is not None:
@@ -610,33 +599,6 @@ class SQLiteQueue:
         # that moved the count (another process, a lost lease) is told here.
         if consumer is not None and (self.pending() or not batch.finishes):
             consumer.pending_changed()
-
-    def _due_by(self, now: float) -> float:
-        # What is due by now, in the file's wall-clock terms. This process's own retry waits
-        # go by the monotonic clock, which the wall clock cannot follow to the last bit (epoch
-        # seconds resolve about 0.24 us): one that fell due counts as due even if the wall
-        # clock is a hair behind, one that did not stays waiting even if it is a hair ahead.
-        order, waiting = self._waiting_order, self._waiting
-        if not order or self._clock is None:
-            return max(now, self._released)
-        mono = self._clock.monotonic()
-        while order:
-            due, request_id = order[0]
-            entry = waiting.get(request_id)
-            if entry is None or entry[1] != due:
-                heapq.heappop(order)  # leased or rescheduled since
-            elif due <= mono:
-                heapq.heappop(order)
-                del waiting[request_id]
-                self._released = max(self._released, entry[2])
-            elif entry[2] >= now - _LATE:
-                # Only a hair from its wall-clock due time: not due until the monotonic clock
-                # says so. (Further in the past, the wall clock jumped: it does not hold up
-                # anything else.)
-                return min(max(now, self._released), math.nextafter(entry[2], -math.inf))
-            else:
-                break
-        return max(now, self._released)
 
     def _failed(self, batch: Batch, round_: _Round, error: Exception) -> None:
         self._failures += 1
@@ -655,7 +617,7 @@ class SQLiteQueue:
             exc_info=not isinstance(error, LambdaDestinationsError),
         )
         for _, _, state, _ in batch.reschedules:
-            self._waiting.pop(state.request_id, None)
+            self._waits.forget(state.request_id)
         if isinstance(error, LambdaDestinationsError):
             round_.error = error
         else:
