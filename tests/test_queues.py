@@ -268,3 +268,49 @@ async def test_an_invoker_reports_events_left_in_the_backend_at_close(make_queue
     assert [(u.request_id, u.state, u.attempts) for u in report] == [
         (response.request_id, WAITING, 1)
     ]
+
+
+async def test_an_invoker_with_zero_concurrency_ends_every_event_on_the_backend(make_queue):
+    """reserved_concurrency=0: each event is offered and ends at once, never attempted."""
+    clock = VirtualClock()
+    failed = InMemoryDestination()
+
+    def never(event: Any) -> None:
+        raise AssertionError("ran with zero concurrency")
+
+    invoker = AsyncInvoker(
+        never, queue=make_queue(), clock=clock, reserved_concurrency=0, on_failure=failed
+    )
+    async with invoker:
+        responses = [await invoker.invoke({"n": n}) for n in range(3)]
+        await invoker.join(timeout=60)
+    assert [(r.request_id, r.condition, r.approximate_invoke_count) for r in failed.records] == [
+        (response.request_id, Condition.ZERO_RESERVED_CONCURRENCY, 0) for response in responses
+    ]
+
+
+async def test_backoff_throttling_retries_an_event_that_found_no_worker(make_queue):
+    """throttling="backoff", one worker busy for 2.5 s: the second event backs off 1 s, 2 s.
+
+    It is throttled at +0 and +1 s and runs at +3 s, once the first has ended.
+    """
+    clock = VirtualClock()
+    ran: list[tuple[int, float]] = []
+
+    async def busy(event: dict[str, Any]) -> None:
+        ran.append((event["n"], clock.elapsed))
+        await asyncio.sleep(2.5)
+
+    invoker = AsyncInvoker(
+        busy,
+        queue=make_queue(),
+        clock=clock,
+        reserved_concurrency=1,
+        throttling="backoff",
+    )
+    async with invoker:
+        await invoker.invoke({"n": 0})
+        await invoker.invoke({"n": 1})
+        await invoker.join(timeout=60)
+    assert ran == [(0, 0), (1, 3)]
+    assert invoker.metrics().throttles == 2

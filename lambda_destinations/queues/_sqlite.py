@@ -578,6 +578,10 @@ class SQLiteQueue:
         consumer = self._consumer
         if outcome.leased and consumer is not None:
             leases, ahead, token = self._leases, self._ahead, outcome.token
+            # Offered until the consumer refuses one (it has no free worker and waits in
+            # line): the rest wait in that line, leased ahead, for take(). A consumer that
+            # backs off, or ends events at zero concurrency, takes every offer.
+            offering = True
             offer = consumer.offer
             for seq, state in outcome.leased:
                 request_id = state.request_id
@@ -589,8 +593,10 @@ class SQLiteQueue:
                     continue
                 if waits:
                     waits.forget(request_id)
-                if not offer(state):
-                    ahead.append((state, now))
+                if offering and offer(state):
+                    continue
+                offering = False
+                ahead.append((state, now))
         if outcome.claimed and consumer is not None:
             for record, letter in outcome.claimed.values():
                 consumer.redeliver(record, letter)
