@@ -57,6 +57,50 @@ def _aws_rows(section: dict[str, Any]) -> list[str]:
     ]
 
 
+def _durable_rows(durable: dict[str, Any]) -> list[str]:
+    n = durable["events"]
+    normal = durable["sqlite_normal"]["events_per_second"]
+    full = durable["sqlite_full"]["events_per_second"]
+    memory = durable["memory"]["events_per_second"]
+    latency = durable["commit_latency"]
+    target = f">= {durable['target_events_per_second']:,} ev/s"
+    rows = [
+        f"| SQLite queue, synchronous=NORMAL, N={n:,} | {_rate(normal)} "
+        f"| memory queue: {_rate(memory)} | {durable['ratio_to_memory']:.3g}x memory "
+        f"| {target} | {_met(durable['met'])} |",
+        f"| SQLite queue, synchronous=FULL, N={n:,} | {_rate(full)} "
+        f"| NORMAL: {_rate(normal)} | {durable['full_to_normal']:.3g}x NORMAL | - | - |",
+    ]
+    for p in ("p50", "p99"):
+        slow, fast = latency["FULL"][f"{p}_us"], latency["NORMAL"][f"{p}_us"]
+        rows.append(
+            f"| await invoke() until committed, {p}, {latency['events']:,} sequential, FULL "
+            f"| {slow:,.0f} us | NORMAL: {fast:,.0f} us | {slow / fast:.3g}x NORMAL | - | - |"
+        )
+    pq = durable["persist_queue"]
+    if not pq["available"]:
+        reason = " ".join(str(pq["reason"]).replace("|", "/").split())
+        rows.append(
+            f"| Same put/get/ack vs persist-queue SQLiteAckQueue | | unavailable: {reason} "
+            f"| | >= {durable['target_persist_queue_speedup']:g}x faster | - |"
+        )
+        return rows
+    for level, shipped in (("normal", ""), ("full", ", as shipped")):
+        found = pq[level]
+        target = (
+            f">= {durable['target_persist_queue_speedup']:g}x faster" if level == "normal" else "-"
+        )
+        met = _met(pq["met"]) if level == "normal" else "-"
+        rows.append(
+            f"| Same put/get/ack vs persist-queue {pq['version']} SQLiteAckQueue, "
+            f"both {level.upper()}{shipped}, N={pq['events']:,} "
+            f"| {_rate(found['sqlite_queue']['events_per_second'])} "
+            f"| {_rate(found['persist_queue']['events_per_second'])} "
+            f"| {found['speedup']:.3g}x faster | {target} | {met} |"
+        )
+    return rows
+
+
 def render(results: dict[str, Any]) -> str:
     """The results as a Markdown section: a context line, the table, and how to read it."""
     meta = results["meta"]
@@ -101,6 +145,7 @@ def render(results: dict[str, Any]) -> str:
         f"| longest GC pause: {backlog['longest_gc_pause_ms']:,.1f} ms | - | - | - |"
     )
     rows.extend(_aws_rows(results["aws"]))
+    rows += _durable_rows(results["durable"])
     context = (
         f"Measured {meta['timestamp']} with lambda_destinations {meta['library_version']} on "
         f"{meta['implementation']} {meta['python']}, {meta['platform']}, "
@@ -111,6 +156,8 @@ def render(results: dict[str, Any]) -> str:
         "Ratios compare figures measured in the same run. Throughput ratios: higher is "
         "better; memory and latency ratios: lower is better. The floor is a bare "
         "asyncio.Queue with worker tasks building the same ExecutionRecord. SQS figures are "
-        "bounded by the local moto server, which both modes share."
+        "bounded by the local moto server, which both modes share. The SQLite rows "
+        "run accept to success record through a file in a temporary folder; persist-queue "
+        "puts, gets, builds the same record and acks, with a commit per operation."
     )
     return "\n".join([context, "", *_HEADER, *rows, "", legend, ""])

@@ -17,7 +17,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, Final
 
-from . import aws, loop, peers, report, scenarios
+from . import aws, durable, loop, peers, report, scenarios
 
 __all__ = ["PEER_TIMERS", "RESULTS_DIR", "compare_peers", "main", "run"]
 
@@ -46,8 +46,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description=(
-            "Benchmark lambda_destinations against a bare-asyncio floor and against "
-            "Dramatiq and Celery, in one run; print and save the ratios."
+            "Benchmark lambda_destinations against a bare-asyncio floor, against Dramatiq "
+            "and Celery, and its SQLite queue against persist-queue, in one run; print and "
+            "save the ratios."
         ),
     )
     parser.add_argument(
@@ -61,6 +62,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=_at_least(1),
         default=None,
         help="events for the Dramatiq and Celery comparison (default: N/10)",
+    )
+    parser.add_argument(
+        "--durable-n",
+        type=_at_least(1),
+        default=None,
+        help="events for the SQLite queue runs (default: N/5; persist-queue gets --peer-n/2)",
     )
     parser.add_argument(
         "--latency-n",
@@ -152,6 +159,8 @@ def compare_peers(
 
 
 def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    pq = results["durable"]["persist_queue"]
+
     def peer(name: str) -> dict[str, Any]:
         found = results["peers"][name]
         return {
@@ -177,6 +186,19 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "name": f"at most {aws.TARGET_CALLS_PER_RECORD:g} SQS API calls per record under load",
             "value": results["aws"].get("batching", {}).get("calls_per_record"),
             "met": results["aws"].get("met"),
+        },
+        {
+            "name": f"SQLite queue at least {durable.TARGET_EVENTS_PER_SECOND:,} events/s (NORMAL)",
+            "value": results["durable"]["sqlite_normal"]["events_per_second"],
+            "met": results["durable"]["met"],
+        },
+        {
+            "name": (
+                f"SQLite queue at least {durable.TARGET_PERSIST_QUEUE_SPEEDUP:g}x persist-queue "
+                "(both NORMAL)"
+            ),
+            "value": pq["normal"]["speedup"] if pq["available"] else None,
+            "met": pq.get("met"),
         },
     ]
 
@@ -213,6 +235,16 @@ def run(args: argparse.Namespace, progress: scenarios.Progress) -> dict[str, Any
         args.aws_n, args.repeats, enabled=not args.no_aws, progress=progress
     )
 
+    durable_n = args.durable_n if args.durable_n is not None else max(1, args.n // 5)
+    durable_results = durable.compare_durable(
+        durable_n,
+        max(1, peer_n // 2),
+        min(500, args.latency_n),
+        args.repeats,
+        peers_enabled=not args.no_peers,
+        progress=progress,
+    )
+
     # Last, so importing and running the peers cannot disturb the library's own figures.
     peer_results = compare_peers(peer_n, args.repeats, enabled=not args.no_peers, progress=progress)
 
@@ -227,6 +259,7 @@ def run(args: argparse.Namespace, progress: scenarios.Progress) -> dict[str, Any
             "options": {
                 "n": args.n,
                 "peer_n": peer_n,
+                "durable_n": durable_n,
                 "latency_n": args.latency_n,
                 "repeats": args.repeats,
                 "peers": not args.no_peers,
@@ -243,6 +276,7 @@ def run(args: argparse.Namespace, progress: scenarios.Progress) -> dict[str, Any
         "latency": latency,
         "backlog": backlog,
         "aws": delivery,
+        "durable": durable_results,
     }
     results["targets"] = _targets(results)
     return results

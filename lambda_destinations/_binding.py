@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
-from typing import Final, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Final
 
 from ._background import background_loop, is_background
 from ._exceptions import InvokerClosedError
 from ._telemetry import logger
 
 __all__ = ["LoopBinding"]
-
-T = TypeVar("T")
 
 # How often a thread waiting for its work to be accepted checks that the loop still runs.
 _HANDOFF_POLL: Final = 0.05
@@ -82,11 +80,16 @@ class LoopBinding:
         self._on_bind(is_background(loop))
         return loop
 
-    def run_on_loop(self, accept: Callable[[], T], caller: asyncio.AbstractEventLoop | None) -> T:
-        """Run *accept* on the invoker's loop (or the background loop) and return its result.
+    def run_on_loop(
+        self,
+        accept: Callable[[], Awaitable[None] | None],
+        caller: asyncio.AbstractEventLoop | None,
+    ) -> None:
+        """Run *accept* on the invoker's loop (or the background loop), and await what it returns.
 
-        Called from a thread that is not the loop's: it blocks until *accept* ran there, and
-        raises `InvokerClosedError` if that loop stops first.
+        Called from a thread that is not the loop's: it blocks until *accept* ran there and
+        the awaitable it returned (a durable queue's commit) is done, and raises
+        `InvokerClosedError` if that loop stops first.
         """
         target = self.loop
         if target is None or not target.is_running():
@@ -94,7 +97,7 @@ class LoopBinding:
         if target is caller:
             msg = "internal error: cross-thread invoke targeted the caller's own loop"
             raise RuntimeError(msg)
-        accepted: concurrent.futures.Future[T] = concurrent.futures.Future()
+        accepted: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def run() -> None:
             if not accepted.set_running_or_notify_cancel():
@@ -102,11 +105,16 @@ class LoopBinding:
             try:
                 if self.loop is not target:
                     self.bind()
-                result = accept()
+                stored = accept()
             except BaseException as e:  # noqa: BLE001 - handed back to the calling thread
                 accepted.set_exception(e)
+                return
+            if stored is None:
+                accepted.set_result(None)
             else:
-                accepted.set_result(result)
+                asyncio.ensure_future(_awaited(stored)).add_done_callback(
+                    lambda done: _copy_outcome(done, accepted)
+                )
 
         try:
             target.call_soon_threadsafe(run)
@@ -117,8 +125,29 @@ class LoopBinding:
             try:
                 return accepted.result(timeout=_HANDOFF_POLL)
             except TimeoutError:
-                if (target.is_closed() or not target.is_running()) and accepted.cancel():
-                    msg = (
-                        f"{self._describe()}: its event loop stopped before the event was accepted"
-                    )
-                    raise InvokerClosedError(msg) from None
+                if target.is_closed() or not target.is_running():
+                    if accepted.cancel():
+                        msg = (
+                            f"{self._describe()}: its event loop stopped before the event was "
+                            "accepted"
+                        )
+                        raise InvokerClosedError(msg) from None
+                    if not accepted.done():
+                        msg = (
+                            f"{self._describe()}: its event loop stopped before the event was "
+                            "known to be stored; it may or may not have been"
+                        )
+                        raise InvokerClosedError(msg) from None
+
+
+async def _awaited(stored: Awaitable[None]) -> None:
+    await stored
+
+
+def _copy_outcome(done: asyncio.Future[None], accepted: concurrent.futures.Future[None]) -> None:
+    if done.cancelled():
+        accepted.set_exception(InvokerClosedError("the invoker closed before the event was stored"))
+    elif (error := done.exception()) is not None:
+        accepted.set_exception(error)
+    else:
+        accepted.set_result(None)

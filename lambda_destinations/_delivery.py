@@ -2,8 +2,11 @@
 
 A receiver's failure, slowness or refusal to be cancelled never changes an event's outcome
 and never holds up another delivery: it is counted and logged, and that is all. Coroutine
-receivers run in a task of their own; synchronous ones in a worker thread (the library's
-own in-memory receivers, which never block, are called on the loop).
+receivers run in a task of their own, plain functions in a worker thread, and a destination
+object's ``send`` on the loop (it returns an awaitable for slow work). Whoever keeps
+the item until it is delivered (a durable queue's outbox) passes *done*, told once the
+delivery is over: delivered, failed for good, or with no receiver to go to; never when the
+invoker closed first, so the item is delivered again later.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from ._telemetry import Telemetry, logger
 from ._threads import HandlerThreads
 from .destinations._adapt import Sender, ThreadedSender
 
-__all__ = ["Deliveries"]
+__all__ = ["Deliveries", "Done"]
 
 ON_SUCCESS, ON_FAILURE, DEAD_LETTER_QUEUE = "on_success", "on_failure", "dead_letter_queue"
-# Threads for synchronous receivers, per invoker: enough that slow receivers rarely wait for
-# one another; a receiver stuck past its timeout keeps its thread until it returns.
+#: Told (request id, ``"record"`` or ``"dead_letter"``) once a delivery is over.
+Done = Callable[[str, str], None]
+# Threads for plain-function receivers, per invoker: enough that slow receivers rarely wait
+# for one another; a receiver stuck past its timeout keeps its thread until it returns.
 _MAX_THREADS: Final = 32
 
 
@@ -56,20 +61,29 @@ class Deliveries:
         self.tasks: set[asyncio.Task[None]] = set()
         self._threads: HandlerThreads | None = None
 
-    def success(self, record: ExecutionRecord) -> None:
+    def success(self, record: ExecutionRecord, done: Done | None = None) -> None:
         """Deliver the record of a success to on-success, if there is one."""
-        if self.on_success is not None:
-            self._deliver(self.on_success, record, ON_SUCCESS, record.request_context.request_id)
+        self._record(self.on_success, ON_SUCCESS, record, done)
 
-    def failure(self, record: ExecutionRecord) -> None:
+    def failure(self, record: ExecutionRecord, done: Done | None = None) -> None:
         """Deliver the record of a failure to on-failure, if there is one."""
-        if self.on_failure is not None:
-            self._deliver(self.on_failure, record, ON_FAILURE, record.request_context.request_id)
+        self._record(self.on_failure, ON_FAILURE, record, done)
 
-    def dead_letter_message(self, letter: DeadLetterMessage) -> None:
+    def _record(
+        self, send: Sender | None, role: str, record: ExecutionRecord, done: Done | None
+    ) -> None:
+        request_id = record.request_context.request_id
+        if send is not None:
+            self._deliver(send, record, role, request_id, done)
+        elif done is not None:
+            done(request_id, "record")
+
+    def dead_letter_message(self, letter: DeadLetterMessage, done: Done | None = None) -> None:
         """Send *letter* to the dead-letter queue, if there is one."""
         if self.dead_letter is not None:
-            self._deliver(self.dead_letter, letter, DEAD_LETTER_QUEUE, letter.request_id)
+            self._deliver(self.dead_letter, letter, DEAD_LETTER_QUEUE, letter.request_id, done)
+        elif done is not None:
+            done(letter.request_id, "dead_letter")
 
     def cancel(self) -> None:
         """Cut off every running delivery (the invoker is closing); each is counted as failed.
@@ -83,7 +97,9 @@ class Deliveries:
         if threads is not None:
             threads.shutdown(wait=False)
 
-    def _deliver(self, send: Sender, item: object, role: str, request_id: str) -> None:
+    def _deliver(
+        self, send: Sender, item: object, role: str, request_id: str, done: Done | None
+    ) -> None:
         try:
             if type(send) is ThreadedSender:
                 pending: Awaitable[None] | None = self._in_thread(send.send, item)
@@ -91,11 +107,16 @@ class Deliveries:
                 pending = send(item)  # type: ignore[operator]
         except BaseException as e:  # noqa: BLE001 - a destination never affects the outcome
             self._failed(role, request_id, e)
-            return
-        if pending is not None and inspect.isawaitable(pending):
-            task = asyncio.get_running_loop().create_task(self._finish(pending, role, request_id))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+        else:
+            if pending is not None and inspect.isawaitable(pending):
+                task = asyncio.get_running_loop().create_task(
+                    self._finish(pending, role, request_id, done)
+                )
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+                return
+        if done is not None:
+            done(request_id, "dead_letter" if role == DEAD_LETTER_QUEUE else "record")
 
     async def _in_thread(self, send: Callable[[Any], object], item: object) -> None:
         threads = self._threads
@@ -107,7 +128,9 @@ class Deliveries:
         if result is not None and inspect.isawaitable(result):
             await result
 
-    async def _finish(self, pending: Awaitable[object], role: str, request_id: str) -> None:
+    async def _finish(
+        self, pending: Awaitable[object], role: str, request_id: str, done: Done | None
+    ) -> None:
         # The destination runs in a task of its own: one that ignores cancellation cannot
         # hold this delivery past its timeout, nor aclose() past its drain.
         inner = asyncio.ensure_future(_contained(pending))
@@ -116,17 +139,18 @@ class Deliveries:
                 await asyncio.wait((inner,))
         except TimeoutError:
             inner.cancel()
-            error = TimeoutError(f"timed out after {self.timeout:g} s")
-            self._failed(role, request_id, error)
-            return
+            self._failed(role, request_id, TimeoutError(f"timed out after {self.timeout:g} s"))
         except asyncio.CancelledError:
             inner.cancel()
             cut = InvokerClosedError("cut off: the invoker closed before the delivery ended")
             self._failed(role, request_id, cut)
             raise
-        failure = inner.result()
-        if failure is not None:
-            self._failed(role, request_id, failure)
+        else:
+            failure = inner.result()
+            if failure is not None:
+                self._failed(role, request_id, failure)
+        if done is not None:
+            done(request_id, "dead_letter" if role == DEAD_LETTER_QUEUE else "record")
 
     def _failed(self, role: str, request_id: str, error: BaseException) -> None:
         self._telemetry.delivery_failed(role == DEAD_LETTER_QUEUE, request_id)

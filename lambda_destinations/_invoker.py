@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Self
 
 from ._background import register
@@ -179,6 +179,8 @@ class AsyncInvoker:
             run=self._runner.run,
             throttle=self._runner.throttle,
             abandoned=self._abandoned,
+            redeliver=self._runner.redeliver,
+            recount=self._completion.recount,
         )
 
     def __repr__(self) -> str:
@@ -526,17 +528,20 @@ class AsyncInvoker:
         string: to send a JSON document you already have as text, pass it as bytes. Raises
         `InvalidRequestContentError`, `RequestEntityTooLargeError` or `InvokerClosedError`;
         nothing is queued then. The event is queued by the call itself; awaiting the response
-        (``await invoker.invoke(...)``) is optional. Thread-safe, like `invoke_nowait`.
+        (``await invoker.invoke(...)``) is optional, and with a durable queue it waits until
+        the event is stored (committed). Thread-safe, like `invoke_nowait`.
         """
         return self.invoke_nowait(payload)
 
     def invoke_nowait(self, payload: object = NO_PAYLOAD) -> InvokeResponse:
         """Like `invoke`, for code that cannot await. Thread-safe: call it from anywhere.
 
-        On the invoker's own event loop it queues at once. From another thread (a sync web
-        framework) it hands the event to the invoker's loop and returns once it is accepted.
-        With no event loop anywhere (a script), the invoker runs on a background loop that
-        starts on first use and is drained when the interpreter exits.
+        On the invoker's own event loop it queues at once; a durable queue stores it in its
+        next group commit (await the response to wait for that). From another thread (a sync
+        web framework) it hands the event to the invoker's loop and returns once it is
+        accepted, and stored if the queue is durable. With no event loop anywhere (a script),
+        the invoker runs on a background loop that starts on first use and is drained when
+        the interpreter exits.
         """
         if self._state != _OPEN:
             raise self._closed_error()
@@ -552,22 +557,25 @@ class AsyncInvoker:
         lineage = LINEAGE.get()
         if binding.must_hand_off(loop):
             binding.run_on_loop(lambda: self._accept(body, request_id, lineage), loop)
-        else:
-            if binding.loop is not loop:
-                binding.bind()
-            self._accept(body, request_id, lineage)
-        return InvokeResponse(request_id)
+            return InvokeResponse(request_id)
+        if binding.loop is not loop:
+            binding.bind()
+        stored = self._accept(body, request_id, lineage)
+        if stored is None:
+            return InvokeResponse(request_id)
+        return InvokeResponse(request_id, _stored=stored)
 
     def _closed_error(self) -> InvokerClosedError:
         msg = f"{self!r} is {self._state} and accepts no more events: create a new invoker"
         return InvokerClosedError(msg)
 
-    def _accept(self, body: str, request_id: str, lineage: int) -> None:
+    def _accept(self, body: str, request_id: str, lineage: int) -> Awaitable[None] | None:
         if self._state != _OPEN:
             raise self._closed_error()
         self._completion.accepted()
         self._telemetry.received(request_id)
-        self._queue.put(EventState(request_id, body, self._wall(), lineage=lineage))
+        # A durable queue answers with its pending commit: what awaiting the response awaits.
+        return self._queue.put(EventState(request_id, body, self._wall(), lineage=lineage))
 
 
 # Events a log line names one by one; the rest are counted (each also gets a line of its own

@@ -11,12 +11,16 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from ._dead_letter import DeadLetterMessage
+from ._records import ExecutionRecord
 from .queues import EventQueue, EventState
 
 __all__ = ["WorkerPool"]
 
 # How many events a worker may run back to back before it lets other tasks run.
 _EVENTS_PER_TURN: Final = 32
+# What a pool of zero concurrency can take: anything (ZeroReservedConcurrency ends it).
+_ENDS_EVERYTHING: Final = 1_000_000
 
 
 class WorkerPool:
@@ -24,7 +28,8 @@ class WorkerPool:
 
     *run* takes a leased event through its attempt to its next state; *throttle* is told of an
     event that found no free slot, and answers whether it took care of it (else it waits in
-    line in the queue).
+    line in the queue). *redeliver* and *recount* serve a queue shared between processes: an
+    outcome a dead process left undelivered, and a pending count that moved elsewhere.
     """
 
     __slots__ = (
@@ -32,6 +37,8 @@ class WorkerPool:
         "_concurrency",
         "_idle",
         "_queue",
+        "_recount",
+        "_redeliver",
         "_run",
         "_throttle",
         "running",
@@ -46,12 +53,16 @@ class WorkerPool:
         run: Callable[[EventState], Awaitable[None]],
         throttle: Callable[[EventState], bool],
         abandoned: Callable[[], None],
+        redeliver: Callable[[ExecutionRecord | None, DeadLetterMessage | None], None],
+        recount: Callable[[], None],
     ) -> None:
         self._concurrency = concurrency
         self._queue = queue
         self._run = run
         self._throttle = throttle
         self._abandoned = abandoned
+        self._redeliver = redeliver
+        self._recount = recount
         # Workers waiting for an event, each on a future the next offered event resolves.
         self._idle: list[asyncio.Future[EventState]] = []
         self.workers: set[asyncio.Task[None]] = set()
@@ -75,7 +86,17 @@ class WorkerPool:
         return self._throttle(state)
 
     def capacity(self) -> int:
+        if not self._concurrency:
+            return _ENDS_EVERYTHING  # every event offered ends at once, with no worker
         return len(self._idle) + self._concurrency - len(self.workers)
+
+    def redeliver(
+        self, record: ExecutionRecord | None, dead_letter: DeadLetterMessage | None, /
+    ) -> None:
+        self._redeliver(record, dead_letter)
+
+    def pending_changed(self) -> None:
+        self._recount()
 
     def cancel(self) -> None:
         """Stop every worker (the invoker is closing)."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
-from typing import Final
+from collections.abc import Awaitable, Generator
+from typing import Any, Final
 
-from attrs import frozen
+from attrs import field, frozen
 
 from .queues import State
 
@@ -18,14 +18,19 @@ class InvokeResponse:
     """What ``invoke()`` answers at once: AWS's 202 and the request id; never the outcome.
 
     It can be awaited (giving itself), so ``await invoker.invoke(...)`` in async code and
-    ``invoker.invoke(...)`` in sync code both queue the event at the call.
+    ``invoker.invoke(...)`` in sync code both queue the event at the call. With a durable
+    queue, awaiting it also waits until the event is stored.
     """
 
     request_id: str
     status_code: int = 202
+    # The queue's pending commit of the event, if it was not stored on return.
+    _stored: Awaitable[None] | None = field(default=None, eq=False, repr=False, alias="_stored")
 
-    def __await__(self) -> Generator[None, None, InvokeResponse]:
-        yield from ()
+    def __await__(self) -> Generator[Any, None, InvokeResponse]:
+        stored = self._stored
+        if stored is not None:
+            yield from stored.__await__()
         return self
 
 

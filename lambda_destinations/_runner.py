@@ -7,6 +7,7 @@ the queue, the deliveries and the telemetry what happened, in that order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -68,6 +69,13 @@ class Completion:
         if not self._queue.pending():
             self.all_done.set()
 
+    def recount(self) -> None:
+        """The queue's count moved by itself (another process shares it): joins follow it."""
+        if self._queue.pending():
+            self.accepted()
+        else:
+            self.all_done.set()
+
     def function_error(self, request_id: str, response: str) -> None:
         """An attempt failed: ``join(raise_on_error=True)`` raises the first such error."""
         if self.first_error is None:
@@ -83,6 +91,7 @@ class EventRunner:
     __slots__ = (
         "_clock",
         "_config",
+        "_delivered",
         "_deliveries",
         "_error_response",
         "_function_arn",
@@ -130,6 +139,8 @@ class EventRunner:
         self._config = config
         self._queue = queue
         self._deliveries = deliveries
+        # Told after each delivery, so that a durable queue forgets what it kept to deliver.
+        self._delivered = queue.delivered
         self._telemetry = telemetry
         self.completion = completion
         #: ``0`` ends every event at once (``ZeroReservedConcurrency``).
@@ -310,7 +321,20 @@ class EventRunner:
         if done is False:
             self._lost(ending[0])
             return None
+        if isinstance(done, asyncio.Future):
+            # A durable queue's commit: the worker goes on to its next event meanwhile, and
+            # a callback (no coroutine per event) delivers once the end is stored.
+            done.add_done_callback(functools.partial(self._stored, ending))
+            return None
         return self._end_when_stored(done, ending)
+
+    def _stored(self, ending: _Ending, done: asyncio.Future[bool]) -> None:
+        if done.cancelled():
+            return  # the queue stopped or failed first: it says so, and delivers it later
+        if done.result():
+            self._ended(ending)
+        else:
+            self._lost(ending[0])
 
     async def _end_when_stored(self, done: Awaitable[bool], ending: _Ending) -> None:
         if await done:
@@ -323,15 +347,25 @@ class EventRunner:
         deliveries = self._deliveries
         condition = record.request_context.condition
         if condition is Condition.SUCCESS:
-            deliveries.success(record)
+            deliveries.success(record, self._delivered)
         else:
-            deliveries.failure(record)
+            deliveries.failure(record, self._delivered)
             if letter is not None:
-                deliveries.dead_letter_message(letter)
+                deliveries.dead_letter_message(letter, self._delivered)
             if condition is Condition.RECURSIVE_INVOCATION:
                 self._telemetry.recursion_stopped(state.request_id)
             self._telemetry.dropped(state.request_id)
         self.completion.ended()
+
+    def redeliver(self, record: ExecutionRecord | None, letter: DeadLetterMessage | None) -> None:
+        """Deliver what a process that died stored but did not deliver; the event ended there."""
+        if record is not None:
+            if record.is_success:
+                self._deliveries.success(record, self._delivered)
+            else:
+                self._deliveries.failure(record, self._delivered)
+        if letter is not None:
+            self._deliveries.dead_letter_message(letter, self._delivered)
 
     def _lost(self, state: EventState) -> None:
         logger.warning(

@@ -30,11 +30,13 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
         "latency",
         "backlog",
         "aws",
+        "durable",
         "targets",
     }
     assert results["meta"]["options"] == {
         "n": 200,
         "peer_n": 20,
+        "durable_n": 40,
         "latency_n": 50,
         "repeats": 1,
         "peers": False,
@@ -59,6 +61,12 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
     for peer in ("dramatiq", "celery"):
         assert results["peers"][peer] == {"available": False, "reason": "excluded with --no-peers"}
     assert [t["met"] for t in results["targets"]][1:3] == [None, None]
+    targets = {
+        key: t
+        for t in results["targets"]
+        for key in ("SQS API calls", "persist-queue")
+        if key in t["name"]
+    }
     aws = results["aws"]
     if aws["available"]:  # moto[server] and boto3 are in the tests extra
         assert aws["records"] == 30
@@ -66,9 +74,18 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
         assert 0 < aws["batching"]["api_calls"] <= 30
         for mode in ("batching", "single"):
             assert aws[mode]["records_per_second"] > 0
-        assert results["targets"][-1]["met"] is aws["met"]
+        assert targets["SQS API calls"]["met"] is aws["met"]
     else:
         assert "not installed" in aws["reason"]
+    durable = results["durable"]
+    assert durable["events"] == 40
+    for side in ("memory", "sqlite_normal", "sqlite_full"):
+        assert durable[side]["events_per_second"] > 0
+    for level in ("NORMAL", "FULL"):
+        assert set(durable["commit_latency"][level]) == {"p50_us", "p99_us"}
+    assert set(durable) >= {"ratio_to_memory", "full_to_normal", "met"}
+    assert durable["persist_queue"] == {"available": False, "reason": "excluded with --no-peers"}
+    assert targets["persist-queue"]["met"] is None
 
     table = (tmp_path / "latest.md").read_text()
     assert "| Async no-op handler, N=200 |" in table
@@ -78,6 +95,7 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
         assert "| SQS API calls per record, N=30 | " in table
     else:
         assert "| Records to SQS on moto | | unavailable: " in table
+    assert "| SQLite queue, synchronous=NORMAL, N=40 |" in table
     assert table in capsys.readouterr().out
     assert not list(tmp_path.glob("*.tmp"))
 

@@ -23,12 +23,23 @@ from lambda_destinations import (
     InMemoryDestination,
     RequestContext,
 )
-from lambda_destinations.queues import QUEUED, WAITING, EventQueue, EventState, MemoryQueue
+from lambda_destinations.queues import (
+    QUEUED,
+    WAITING,
+    EventQueue,
+    EventState,
+    MemoryQueue,
+    SQLiteQueue,
+)
 from lambda_destinations.testing import VirtualClock
+
+# A backend bug that keeps a thread busy would freeze virtual time: the guard stops the test.
+pytestmark = pytest.mark.lambda_destinations(wall_timeout=60)
 
 #: Backend name → a factory taking pytest's tmp_path. Durable backends add themselves here.
 BACKENDS: dict[str, Callable[[Any], EventQueue]] = {
     "memory": lambda tmp_path: MemoryQueue(),
+    "sqlite": lambda tmp_path: SQLiteQueue(tmp_path / "q.db"),
 }
 
 
@@ -44,6 +55,7 @@ class Taker:
     def __init__(self, room: int) -> None:
         self.room = room
         self.offered: list[EventState] = []
+        self.redelivered: list[tuple[ExecutionRecord | None, DeadLetterMessage | None]] = []
 
     def offer(self, state: EventState, /) -> bool:
         if self.room <= 0:
@@ -54,6 +66,12 @@ class Taker:
 
     def capacity(self) -> int:
         return self.room
+
+    def redeliver(self, record: ExecutionRecord | None, dead_letter: DeadLetterMessage | None):
+        self.redelivered.append((record, dead_letter))
+
+    def pending_changed(self) -> None:
+        pass
 
 
 async def settled(value: Awaitable[Any] | Any) -> Any:
@@ -250,3 +268,52 @@ async def test_an_invoker_reports_events_left_in_the_backend_at_close(make_queue
     assert [(u.request_id, u.state, u.attempts) for u in report] == [
         (response.request_id, WAITING, 1)
     ]
+
+
+async def test_an_invoker_with_zero_concurrency_ends_every_event_on_the_backend(make_queue):
+    """reserved_concurrency=0: each event is offered and ends at once, never attempted."""
+    clock = VirtualClock()
+    failed = InMemoryDestination()
+
+    def never(event: Any) -> None:
+        raise AssertionError("ran with zero concurrency")
+
+    invoker = AsyncInvoker(
+        never, queue=make_queue(), clock=clock, reserved_concurrency=0, on_failure=failed
+    )
+    async with invoker:
+        responses = [await invoker.invoke({"n": n}) for n in range(3)]
+        await invoker.join(timeout=60)
+    assert [(r.request_id, r.condition, r.approximate_invoke_count) for r in failed.records] == [
+        (response.request_id, Condition.ZERO_RESERVED_CONCURRENCY, 0) for response in responses
+    ]
+
+
+async def test_an_event_finding_no_free_worker_runs_once_one_is_free(make_queue):
+    """One slot, busy for 2.5 s: the second event runs after the first ended, exactly once.
+
+    How it waits is the backend's: in memory it is throttled with AWS's backoff (1 s, 2 s:
+    it runs at +3 s); a durable backend leaves it in its store, leased by no one or held
+    ahead by this process, until a worker is free. Neither runs it early or twice.
+    """
+    clock = VirtualClock()
+    ran: list[tuple[int, float]] = []
+
+    async def busy(event: dict[str, Any]) -> None:
+        ran.append((event["n"], clock.elapsed))
+        await asyncio.sleep(2.5)
+
+    invoker = AsyncInvoker(
+        busy,
+        queue=make_queue(),
+        clock=clock,
+        reserved_concurrency=1,
+        throttling="backoff",
+    )
+    async with invoker:
+        await invoker.invoke({"n": 0})
+        await invoker.invoke({"n": 1})
+        await invoker.join(timeout=60)
+    assert [n for n, _ in ran] == [0, 1]
+    assert ran[0][1] == 0
+    assert 2.5 <= ran[1][1] <= 3

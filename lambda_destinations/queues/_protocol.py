@@ -35,6 +35,22 @@ class Consumer(Protocol):
         """How many more events the consumer could take right now."""
         ...
 
+    def redeliver(
+        self, record: ExecutionRecord | None, dead_letter: DeadLetterMessage | None, /
+    ) -> None:
+        """Deliver an outcome a process stored but did not deliver (it died first).
+
+        Each item delivered is then reported back with `EventQueue.delivered`.
+        """
+        ...
+
+    def pending_changed(self) -> None:
+        """`EventQueue.pending` moved without a ``put`` or ``finish`` here: look again.
+
+        Another process sharing the queue added or ended events; ``join()`` checks the count.
+        """
+        ...
+
 
 class EventQueue(Protocol):
     """Where accepted events wait between attempts.
@@ -79,11 +95,15 @@ class EventQueue(Protocol):
         ...
 
     def delivered(self, request_id: str, target: str, /) -> None:
-        """A record (*target* ``"record"``) or dead letter (``"dead_letter"``) was delivered."""
+        """A record (*target* ``"record"``) or dead letter (``"dead_letter"``) was delivered.
+
+        Also called when its delivery failed for good (failed deliveries are never retried)
+        or there was no receiver to deliver to; not when the invoker closed first.
+        """
         ...
 
     def pending(self) -> int:
-        """Accepted events that have not finished."""
+        """Accepted events that have not finished (a shared backend: in every process)."""
         ...
 
     def snapshot(self) -> Iterable[tuple[EventState, State]]:
