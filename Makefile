@@ -3,7 +3,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint typecheck clean
+.PHONY: test demo bench lint typecheck clean api
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,7 @@ $(BENCH_STAMP): $(BIN)/python pyproject.toml
 # Pass flags through BENCH_FLAGS, e.g. make bench BENCH_FLAGS="--n 20000 --no-peers".
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_FLAGS)
+
+# docs/api.md is generated from the code; a test fails when it is out of date.
+api: $(STAMP)
+	$(BIN)/python -m tools.api_reference

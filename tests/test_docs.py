@@ -115,3 +115,10 @@ def test_the_readme_example_runs():
     exec(compile(block.code, f"{README}:{block.line}", "exec"), namespace)
     ok = namespace["ok"]
     assert len(ok.records) == 1  # type: ignore[attr-defined]
+
+
+def test_the_api_reference_is_generated_from_the_current_code():
+    """docs/api.md is what ``make api`` writes now: every public name, none out of date."""
+    from tools.api_reference import PAGE, render
+
+    assert PAGE.read_text(encoding="utf-8") == render(), "docs/api.md is out of date: run make api"
