@@ -46,14 +46,17 @@ class DeadLetterMessage:
 
     @property
     def request_id(self) -> str:
+        """The ``RequestID`` attribute: the failed invocation's request id."""
         return self.message_attributes["RequestID"]["StringValue"]
 
     @property
     def error_code(self) -> str:
+        """The ``ErrorCode`` attribute: ``"200"`` after a function error."""
         return self.message_attributes["ErrorCode"]["StringValue"]
 
     @property
     def error_message(self) -> str:
+        """The ``ErrorMessage`` attribute: the first 1 KB of the error message."""
         return self.message_attributes["ErrorMessage"]["StringValue"]
 
     @property

@@ -62,6 +62,7 @@ class EventInvokeConfigError(ConfigurationError):
 
     @classmethod
     def invalid(cls, message: str) -> EventInvokeConfigError:
+        """AWS's ``InvalidParameterValueException`` (HTTP 400) with *message*."""
         return cls("InvalidParameterValueException", 400, message)
 
 

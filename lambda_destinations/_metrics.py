@@ -54,6 +54,7 @@ class Statistics:
 
     @property
     def average(self) -> float:
+        """The sum over the sample count (0 with no samples)."""
         return self.sum / self.sample_count if self.sample_count else 0.0
 
 

@@ -60,6 +60,7 @@ class RequestContext:
     approximate_invoke_count: int
 
     def to_dict(self) -> dict[str, Any]:
+        """AWS's ``requestContext`` object, in AWS's key order."""
         return {
             "requestId": self.request_id,
             "functionArn": self.function_arn,
@@ -77,6 +78,7 @@ class ResponseContext:
     function_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """AWS's ``responseContext`` object; ``functionError`` only on errors."""
         d: dict[str, Any] = {
             "statusCode": self.status_code,
             "executedVersion": self.executed_version,
@@ -129,14 +131,17 @@ class ExecutionRecord:
 
     @property
     def request_id(self) -> str:
+        """``requestContext.requestId``."""
         return self.request_context.request_id
 
     @property
     def condition(self) -> Condition:
+        """``requestContext.condition``: why the event ended."""
         return self.request_context.condition
 
     @property
     def approximate_invoke_count(self) -> int:
+        """``requestContext.approximateInvokeCount``: the attempts that ran."""
         return self.request_context.approximate_invoke_count
 
     @property
@@ -153,6 +158,7 @@ class ExecutionRecord:
 
     @property
     def is_success(self) -> bool:
+        """Whether the event ended with ``Success`` (it goes to on-success)."""
         return self.request_context.condition is Condition.SUCCESS
 
     def __repr__(self) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "whole",
 ]
 
+#: A duration: seconds as a number, or a ``timedelta``.
 Duration: TypeAlias = float | timedelta
 #: How an event that finds no free concurrency waits: AWS's backoff, or in line (FIFO).
 Throttling: TypeAlias = Literal["backoff", "fifo"]

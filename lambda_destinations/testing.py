@@ -42,9 +42,11 @@ __all__ = [
     "record_shape",
 ]
 
-#: Placeholders `record_shape` puts where a record holds volatile values.
+#: What `record_shape` puts where a record holds its request id.
 REQUEST_ID: Final = "<request-id>"
+#: What `record_shape` puts for the record's timestamp.
 TIMESTAMP: Final = "<timestamp>"
+#: What `record_shape` puts for a stack trace (unless asked to keep it).
 STACK_TRACE: Final = "<stack-trace>"
 
 

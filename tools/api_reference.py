@@ -29,6 +29,7 @@ MODULES: Final = {
     "lambda_destinations.cli": "The `lambda-destinations` command (the `cli` extra).",
 }
 PAGE: Final = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+_PACKAGE: Final = Path(__file__).resolve().parents[1] / "lambda_destinations"
 
 _HEADER = """# API reference
 
@@ -75,10 +76,22 @@ def _signature(obj: Any, name: str) -> str:
     return _stable(f"{name}{text}")
 
 
+def _protocol_doc(name: str) -> str:
+    # A method that implements one of the library's protocols says what the protocol says.
+    from lambda_destinations import Clock, DeadLetterQueue, Destination
+    from lambda_destinations.queues import Consumer, EventQueue
+
+    for protocol in (EventQueue, Consumer, Clock, Destination, DeadLetterQueue):
+        member = protocol.__dict__.get(name)
+        if member is not None and _docstring(member):
+            return _docstring(member)
+    return ""
+
+
 def _own_doc(owner: type, name: str, member: object) -> str:
     # A member documented only by its base class (object, Protocol, Exception) says nothing
     # about this library: leave it out rather than repeat Python's own text.
-    doc = _docstring(member)
+    doc = _docstring(member) or _protocol_doc(name)
     for base in owner.__mro__[1:]:
         foreign = base.__module__ in ("builtins", "typing", "enum", "abc")
         if foreign and hasattr(base, name) and inspect.getdoc(getattr(base, name)) == doc:
@@ -102,6 +115,16 @@ def _members(cls: type) -> Iterator[str]:
             doc = _own_doc(cls, name, member)
             sig = _signature(member, name).replace("(self, ", "(").replace("(self)", "()")
             yield f"- `{sig}`{': ' + _first(doc) if doc else ''}"
+
+
+def _comment_of(name: str) -> str:
+    # The ``#:`` comment above a module-level constant, wherever the package defines it.
+    pattern = re.compile(rf"((?:^#: .*\n)+)^{re.escape(name)}\b", re.M)
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        found = pattern.search(path.read_text(encoding="utf-8"))
+        if found:
+            return " ".join(line[3:] for line in found[1].splitlines())
+    return ""
 
 
 def _first(doc: str) -> str:
@@ -139,6 +162,9 @@ def _describe(module_name: str, name: str, obj: object, seen: dict[int, str]) ->
         else:
             shown = f"`{shown}`"
         lines += [f"`{name}`: {shown}", ""]
+        comment = _comment_of(name)
+        if comment:
+            lines += [comment, ""]
     return lines
 
 

@@ -83,6 +83,7 @@ class InMemoryDestination(_Collector[ExecutionRecord]):
 
     @property
     def records(self) -> list[ExecutionRecord]:
+        """The records received so far, in delivery order."""
         return self._items
 
     def send(self, record: ExecutionRecord, /) -> None:
@@ -105,6 +106,7 @@ class InMemoryDeadLetterQueue(_Collector[DeadLetterMessage]):
 
     @property
     def messages(self) -> list[DeadLetterMessage]:
+        """The dead letters received so far, in delivery order."""
         return self._items
 
     def send(self, message: DeadLetterMessage, /) -> None:

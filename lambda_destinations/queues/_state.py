@@ -10,8 +10,11 @@ from typing import Any, Final, Literal, NamedTuple
 
 __all__ = ["QUEUED", "RUNNING", "WAITING", "EventState", "State"]
 
+#: Due, waiting for a free worker.
 QUEUED: Final[Literal["queued"]] = "queued"
+#: Leased by a worker of this process: its attempt runs.
 RUNNING: Final[Literal["running"]] = "running"
+#: Due later: a retry wait, or a throttle backoff.
 WAITING: Final[Literal["waiting to retry"]] = "waiting to retry"
 #: Where an accepted event is: the `UnfinishedEvent.state` of a report.
 State = Literal["queued", "running", "waiting to retry"]
