@@ -6,7 +6,7 @@ retried, aged and throttled the same way whatever holds them.
 """
 
 from ._memory import MemoryQueue
-from ._protocol import Consumer, EventQueue
+from ._protocol import Consumer, DueTimes, EventQueue
 from ._state import QUEUED, RUNNING, WAITING, EventState, State
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "RUNNING",
     "WAITING",
     "Consumer",
+    "DueTimes",
     "EventQueue",
     "EventState",
     "MemoryQueue",
