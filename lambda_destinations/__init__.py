@@ -14,6 +14,7 @@ from ._event_invoke_config import EventInvokeConfigError, EventInvokeConfigs
 from ._exceptions import (
     ConfigurationError,
     ConfigurationTypeError,
+    EventLoopError,
     FunctionError,
     InvalidRequestContentError,
     InvokeError,
@@ -51,6 +52,7 @@ __all__ = [
     "EventInvokeConfig",
     "EventInvokeConfigError",
     "EventInvokeConfigs",
+    "EventLoopError",
     "ExecutionRecord",
     "FunctionError",
     "InMemoryDeadLetterQueue",

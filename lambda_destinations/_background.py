@@ -1,7 +1,8 @@
 """The event loop for code that has none: a Flask view, a script, a management command.
 
 It starts in a daemon thread on first use. At interpreter exit, every invoker bound to it is
-closed (drained, as ``aclose()`` does) before the loop stops, so accepted events still end.
+closed (drained, as ``aclose()`` does, all at once) before the loop stops, so accepted events
+still end. Ctrl-C during that drain stops it: what did not end is reported, and the exit goes on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import threading
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from ._interrupt import interrupts
 
 if TYPE_CHECKING:
     from ._invoker import AsyncInvoker
@@ -73,14 +76,21 @@ def register(invoker: AsyncInvoker) -> None:
 
 
 async def _close_all() -> None:
-    for invoker in list(_invokers):
-        await invoker.aclose()
+    await asyncio.gather(*(invoker.aclose() for invoker in list(_invokers)))
 
 
 def _drain_at_exit() -> None:
     loop, thread = _loop, _thread
     if loop is None or thread is None or loop.is_closed() or not thread.is_alive():
         return
-    asyncio.run_coroutine_threadsafe(_close_all(), loop).result()
+    with interrupts.watching():
+        drain = asyncio.run_coroutine_threadsafe(_close_all(), loop)
+        try:
+            drain.result()
+        except KeyboardInterrupt:
+            # The program is over and the drain cut short: raising here would only add a
+            # traceback to the report.
+            interrupts.interrupt()
+            drain.result()
     loop.call_soon_threadsafe(loop.stop)
     thread.join()

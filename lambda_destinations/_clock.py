@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock"]
+__all__ = ["Clock", "SystemClock", "wall_time"]
 
 
 @runtime_checkable
@@ -58,3 +59,10 @@ class SystemClock:
 
     def timeout(self, seconds: float | None) -> asyncio.Timeout:
         return asyncio.timeout(seconds)
+
+
+def wall_time(clock: Clock) -> Callable[[], float]:
+    """Epoch seconds on *clock*: what an event's age is measured in, in any process."""
+    if type(clock) is SystemClock:
+        return time.time
+    return lambda: clock.now().timestamp()

@@ -9,8 +9,10 @@ from typing import Any, Generic, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
+from ._closing import DRAIN_TIMEOUT
 from ._invoker import AsyncInvoker, InvokeResponse, UnfinishedEvent
 from ._payload import NO_PAYLOAD
+from ._settings import Duration
 
 __all__ = ["AsyncFunction", "async_invoke"]
 
@@ -23,6 +25,8 @@ class AsyncFunction(Generic[P, R]):
 
     ``invoke()`` queues an event for the function through its `AsyncInvoker` (``.invoker``)
     and returns at once; calling the function directly bypasses the queue, as in a unit test.
+    ``join()`` / ``aclose()`` wait for its events from async code, ``join_sync()`` /
+    ``close()`` from sync code.
     ``.options`` holds the keyword options it was decorated with, so a test can build an
     invoker like it (``lambda_destinations.testing.override_invoker`` does).
     """
@@ -55,13 +59,23 @@ class AsyncFunction(Generic[P, R]):
         """The same as `invoke`; thread-safe."""
         return self.invoker.invoke_nowait(payload)
 
-    async def join(self, *, timeout: float | None = None, raise_on_error: bool = False) -> None:
+    async def join(self, *, timeout: Duration | None = None, raise_on_error: bool = False) -> None:
         """Wait until every event queued so far has ended; see `AsyncInvoker.join`."""
         await self.invoker.join(timeout=timeout, raise_on_error=raise_on_error)
 
-    async def aclose(self) -> tuple[UnfinishedEvent, ...]:
+    async def aclose(
+        self, *, timeout: Duration | None = DRAIN_TIMEOUT
+    ) -> tuple[UnfinishedEvent, ...]:
         """Drain and close the function's invoker; see `AsyncInvoker.aclose`."""
-        return await self.invoker.aclose()
+        return await self.invoker.aclose(timeout=timeout)
+
+    def join_sync(self, *, timeout: Duration | None = None, raise_on_error: bool = False) -> None:
+        """`join` for code with no running event loop; see `AsyncInvoker.join_sync`."""
+        self.invoker.join_sync(timeout=timeout, raise_on_error=raise_on_error)
+
+    def close(self, *, timeout: Duration | None = DRAIN_TIMEOUT) -> tuple[UnfinishedEvent, ...]:
+        """`aclose` for code with no running event loop; see `AsyncInvoker.close`."""
+        return self.invoker.close(timeout=timeout)
 
 
 @overload

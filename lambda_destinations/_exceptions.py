@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "ConfigurationError",
     "ConfigurationTypeError",
+    "EventLoopError",
     "FunctionError",
     "InvalidRequestContentError",
     "InvokeError",
@@ -71,6 +72,15 @@ class InvokerClosedError(InvokeError, RuntimeError):
 
     aws_error_code = "ResourceConflictException"
     status_code = 409
+
+
+class EventLoopError(LambdaDestinationsError, RuntimeError):
+    """A call that cannot work on the event loop it was made from, or with the invoker's loop.
+
+    A blocking call such as ``join_sync()`` or ``close()`` made inside a running event loop
+    (await ``join()`` or ``aclose()`` there instead), or a wait for events whose loop no
+    longer runs.
+    """
 
 
 class FunctionError(LambdaDestinationsError):

@@ -10,7 +10,7 @@ from attrs import frozen
 from ._exceptions import ConfigurationError
 from ._settings import text
 
-__all__ = ["DEFAULT_ACCOUNT_ID", "DEFAULT_REGION", "FunctionIdentity"]
+__all__ = ["DEFAULT_ACCOUNT_ID", "DEFAULT_REGION", "FunctionIdentity", "default_function_name"]
 
 #: The account and region AWS documents in its examples; also moto's defaults.
 DEFAULT_ACCOUNT_ID: Final = "123456789012"
@@ -112,3 +112,10 @@ class FunctionIdentity:
         if self.qualifier == "$LATEST":
             return self.unqualified_arn
         return self.function_arn
+
+
+def default_function_name(handler: object) -> str:
+    """A valid function name from the handler's own name, for an invoker given none."""
+    name = getattr(handler, "__name__", None) or type(handler).__name__
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
+    return (cleaned or "function")[:64]

@@ -7,25 +7,31 @@ workers, is retried on function errors on the retry schedule, and ends in exactl
 This class is the public face and the wiring; the parts are: `_settings` (checked settings),
 `queues` (where events wait), `_pool` (workers and throttling), `_runner` (an attempt and what
 follows it, decided by `_policy`), `_delivery` (receivers), `_telemetry` (metrics and log
-lines) and `_binding` (the event loop and calls from other threads).
+lines), `_binding` (the event loop and calls from other threads), `_closing` (joins, the
+drain, and the report of what did not end) and `_blocking` (the same, for sync code).
+
+Over 400 lines on purpose: it is the public face, one method per public name with the
+docstring users read (AWS's EventInvokeConfig calls included); what takes more than a few
+lines lives in the parts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Self
 
 from ._background import register
 from ._binding import LoopBinding
-from ._clock import Clock, SystemClock
+from ._blocking import close_sync, join_sync
+from ._clock import Clock, SystemClock, wall_time
+from ._closing import DRAIN_TIMEOUT, Lifecycle
 from ._config import AWS_RETRY_WAIT, EventInvokeConfig, RetryWait
 from ._delivery import Deliveries
 from ._event_invoke_config import DestinationFactory
-from ._exceptions import ConfigurationError, FunctionError, InvokerClosedError, JoinTimeoutError
-from ._identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FunctionIdentity
+from ._exceptions import ConfigurationError, InvokerClosedError
+from ._identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FunctionIdentity, default_function_name
 from ._lineage import LINEAGE, RecursiveLoop
 from ._metrics import MetricsHook, MetricsSnapshot
 from ._payload import DEFAULT_PAYLOAD_LIMIT, NO_PAYLOAD, encode_payload
@@ -33,18 +39,16 @@ from ._pool import WorkerPool
 from ._responses import InvokeResponse, UnfinishedEvent, new_request_id
 from ._runner import Completion, EventRunner
 from ._runtime import Runtime
-from ._settings import Duration, FunctionSettings, Throttling, seconds
-from ._telemetry import ReportingTelemetry, Telemetry, logger
+from ._settings import Duration, FunctionSettings, Throttling
+from ._telemetry import telemetry_for
 from .destinations import DeadLetterQueueLike, DestinationLike
 from .destinations._adapt import as_sender
-from .queues import RUNNING, EventQueue, EventState, MemoryQueue
+from .queues import EventQueue, EventState, MemoryQueue
 
 __all__ = ["AsyncInvoker", "InvokeResponse", "UnfinishedEvent", "new_request_id"]
 
-_OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
+_OPEN = "open"
 _UNSET: Final[Any] = object()
-# Loop turns aclose() gives cancelled tasks to end before it returns.
-_WIND_DOWN_TURNS: Final = 3
 # A lease outlives the attempt's timeout by this much before another process may take it.
 _LEASE_MARGIN: Final = 30.0
 
@@ -62,7 +66,8 @@ class AsyncInvoker:
     *recursive_loop* is AWS's recursive loop detection: ``"Terminate"`` stops an event's 17th
     invocation (through ``invoke()`` from handlers and invokers as destinations), ``"Allow"``.
 
-    Use it as ``async with AsyncInvoker(...) as invoker:`` or call ``start()`` / ``aclose()``.
+    Use it as ``async with AsyncInvoker(...) as invoker:`` or call ``start()`` / ``aclose()``;
+    sync code calls ``join_sync()`` / ``close()``.
     """
 
     def __init__(
@@ -95,7 +100,7 @@ class AsyncInvoker:
         recursive_loop: RecursiveLoop = "Terminate",
     ) -> None:
         if function_name is None:
-            function_name = _default_name(handler)
+            function_name = default_function_name(handler)
         self._identity = ident = FunctionIdentity.build(
             function_name, qualifier, executed_version, region, account_id
         )
@@ -111,22 +116,13 @@ class AsyncInvoker:
             recursive_loop=recursive_loop,
         )
         self._clock: Clock = SystemClock() if clock is None else clock
-        hooks = tuple(metrics_hooks)
-        for hook in hooks:
-            if not callable(hook):
-                msg = f"metrics_hooks holds {hook!r}, which is not callable: pass functions"
-                raise ConfigurationError(msg)
-        self._telemetry = (
-            ReportingTelemetry(
-                hooks,
-                lambda_logs=lambda_logs,
-                clock=self._clock,
-                function_name=ident.function_name,
-                executed_version=ident.executed_version,
-                memory_size=settings.memory_size,
-            )
-            if hooks or lambda_logs
-            else Telemetry()
+        self._telemetry = telemetry_for(
+            metrics_hooks,
+            lambda_logs=lambda_logs,
+            clock=self._clock,
+            function_name=ident.function_name,
+            executed_version=ident.executed_version,
+            memory_size=settings.memory_size,
         )
         self._runtime = Runtime(
             handler,
@@ -147,7 +143,7 @@ class AsyncInvoker:
         )
         self._function_arn = ident.function_arn
         self._queue: EventQueue = MemoryQueue() if queue is None else queue
-        self._wall = _wall_time(self._clock)
+        self._wall = wall_time(self._clock)
         self._completion = Completion(self._queue)
         self._runner = EventRunner(
             identity=ident,
@@ -165,12 +161,19 @@ class AsyncInvoker:
             backoff=settings.throttling == "backoff",
             recursive_loop=settings.recursive_loop,
         )
-        self._pool = self._new_pool()
         self._binding = LoopBinding(lambda: repr(self), self._busy, self._on_bind)
-        self._state = _OPEN
-        self._unfinished: tuple[UnfinishedEvent, ...] = ()
-        self._closing: asyncio.Future[None] | None = None
-        self._abandon_reported = False
+        self._lifecycle = Lifecycle(
+            function_arn=self._function_arn,
+            clock=self._clock,
+            binding=self._binding,
+            queue=self._queue,
+            completion=self._completion,
+            deliveries=self._deliveries,
+            runtime=self._runtime,
+            pool=lambda: self._pool,
+            drain_timeout=settings.drain_timeout,
+        )
+        self._pool = self._new_pool()
 
     def _new_pool(self) -> WorkerPool:
         return WorkerPool(
@@ -178,10 +181,14 @@ class AsyncInvoker:
             queue=self._queue,
             run=self._runner.run,
             throttle=self._runner.throttle,
-            abandoned=self._abandoned,
+            abandoned=self._lifecycle.abandoned,
             redeliver=self._runner.redeliver,
             recount=self._completion.recount,
         )
+
+    @property
+    def _state(self) -> str:
+        return self._lifecycle.state
 
     def __repr__(self) -> str:
         return (
@@ -334,16 +341,7 @@ class AsyncInvoker:
 
     def pending_events(self) -> tuple[UnfinishedEvent, ...]:
         """Every accepted event that has not ended yet, and where it is."""
-        # A running event's state is as of before its attempt: the attempt counts already.
-        running = [
-            UnfinishedEvent(s.request_id, s.body, s.attempts + 1, RUNNING)
-            for s in self._pool.running.values()
-        ]
-        waiting = [
-            UnfinishedEvent(s.request_id, s.body, s.attempts, where)
-            for s, where in self._queue.snapshot()
-        ]
-        return (*running, *waiting)
+        return self._lifecycle.pending_events()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -374,7 +372,7 @@ class AsyncInvoker:
         self._completion.all_done.set()
         self._completion.first_error = None
         self._completion.error_signal = None
-        self._abandon_reported = False
+        self._lifecycle.rebound()
         settings = self._settings
         self._queue.start(self._pool, self._clock, settings.timeout + _LEASE_MARGIN)
         if background:
@@ -390,133 +388,40 @@ class AsyncInvoker:
         pending. With *raise_on_error*, the first function error of any attempt since the last
         such join is raised at once as `FunctionError`, instead of waiting out the retries.
         """
-        other = self._binding.elsewhere()
-        if other is not None:
-            work = self.join(timeout=timeout, raise_on_error=raise_on_error)
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, other))
-            return
-        limit = None if timeout is None else seconds("timeout", timeout)
-        timer = self._clock.timeout(limit)
-        try:
-            async with timer:
-                await self._join(raise_on_error)
-            if not raise_on_error:
-                # What this join waited through is not news later.
-                self._completion.first_error = None
-        except TimeoutError:
-            if not timer.expired():
-                raise
-            pending = self.pending_events()
-            listed = "; ".join(
-                f"{ev.request_id} ({ev.state}, {ev.attempts} attempt(s), payload {ev.payload_json})"
-                for ev in pending
-            )
-            message = (
-                f"{len(pending)} event(s) of {self._function_arn} still pending after "
-                f"{limit:g} s: {listed or 'none (destination deliveries still running)'}"
-            )
-            raise JoinTimeoutError(message, pending) from None
+        await self._lifecycle.join(timeout, raise_on_error)
 
-    async def _join(self, raise_on_error: bool) -> None:
-        completion = self._completion
-        while self._state != _CLOSED:  # once closed, what did not end was reported
-            if raise_on_error and completion.first_error is not None:
-                request_id, payload = completion.first_error
-                completion.first_error = None
-                raise FunctionError.from_error_object(request_id, payload)
-            if self._queue.pending():
-                if not raise_on_error:
-                    await completion.all_done.wait()
-                    continue
-                loop = asyncio.get_running_loop()
-                signal = completion.error_signal = loop.create_future()
-                everything = asyncio.ensure_future(completion.all_done.wait())
-                try:
-                    await asyncio.wait((signal, everything), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    everything.cancel()
-                    completion.error_signal = None
-            elif self._deliveries.tasks:
-                await asyncio.wait(tuple(self._deliveries.tasks))
-            else:
-                return
-
-    async def aclose(self, *, timeout: Duration | None = _UNSET) -> tuple[UnfinishedEvent, ...]:
+    async def aclose(
+        self, *, timeout: Duration | None = DRAIN_TIMEOUT
+    ) -> tuple[UnfinishedEvent, ...]:
         """Stop accepting events, drain the accepted ones, then stop the workers.
 
         Waits up to *timeout* (default: the invoker's ``drain_timeout``, ``None`` = as long as
-        it takes) on the invoker's clock. Events still unfinished then are logged at WARNING
-        and returned; they are never dropped silently. Calling it again returns the same.
+        it takes) on the invoker's clock, logging what it waits for (INFO when it starts, then
+        WARNING every 10 s); Ctrl-C stops the wait. Events still unfinished then are logged at
+        WARNING and returned; they are never dropped silently. Calling it again returns the
+        same.
         """
-        if self._state == _CLOSED:
-            return self._unfinished
-        other = self._binding.elsewhere()
-        if other is not None:
-            work = self.aclose(timeout=timeout)
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, other))
-        if self._state == _CLOSING and self._closing is not None:
-            await asyncio.shield(self._closing)  # another caller is closing: share its report
-            return self._unfinished
-        self._state = _CLOSING
-        self._closing = asyncio.get_running_loop().create_future()
-        limit = self._settings.drain_timeout if timeout is _UNSET else timeout
-        try:
-            loop = self._binding.loop
-            if loop is not None and not loop.is_closed():
-                try:
-                    async with self._clock.timeout(
-                        None if limit is None else seconds("timeout", limit)
-                    ):
-                        await self.join()
-                except TimeoutError:
-                    pass
-        finally:
-            await self._stop()
-        return self._unfinished
+        return await self._lifecycle.aclose(timeout)
 
-    async def _stop(self) -> None:
-        self._unfinished = self.pending_events()
-        pool, deliveries = self._pool, self._deliveries
-        tasks = [*pool.workers, *deliveries.tasks]
-        pool.cancel()
-        deliveries.cancel()
-        self._queue.stop()
-        self._runtime.shutdown()
-        self._state = _CLOSED
-        self._completion.all_done.set()
-        for ev in self._unfinished:
-            logger.warning(
-                "%s closed before event %s ended (%s after %d attempt(s)); payload: %s",
-                self._function_arn,
-                ev.request_id,
-                ev.state,
-                ev.attempts,
-                ev.payload_json,
-            )
-        # A few turns let the cancelled tasks wind down; a handler that ignores its
-        # cancellation is left behind rather than holding aclose() forever.
-        for _ in range(_WIND_DOWN_TURNS):
-            if all(task.done() for task in tasks):
-                break
-            await asyncio.sleep(0)
-        if self._closing is not None and not self._closing.done():
-            self._closing.set_result(None)
+    def join_sync(self, *, timeout: Duration | None = None, raise_on_error: bool = False) -> None:
+        """`join` for code with no running event loop: blocks until it is done.
 
-    def _abandoned(self) -> None:
-        # Our tasks are cancelled while the invoker is open: the event loop is shutting down
-        # (asyncio.run returned) without aclose(). Say which accepted events will never end.
-        if self._state != _OPEN or self._abandon_reported:
-            return
-        self._abandon_reported = True
-        self._unfinished = pending = self.pending_events()
-        if pending:
-            logger.error(
-                "%s: its event loop is shutting down without aclose(); %d accepted event(s) "
-                "will not end: %s. Use 'async with AsyncInvoker(...)' or await aclose().",
-                self._function_arn,
-                len(pending),
-                _listed(pending),
-            )
+        Runs on the invoker's loop (for sync code, the background loop). Raises
+        `EventLoopError` inside a running event loop (await `join` there), and if the
+        invoker's loop stopped with events it cannot end any more. Never call it from the
+        invoker's own handler or receivers: they would wait for themselves.
+        """
+        join_sync(self._lifecycle, timeout, raise_on_error)
+
+    def close(self, *, timeout: Duration | None = DRAIN_TIMEOUT) -> tuple[UnfinishedEvent, ...]:
+        """`aclose` for code with no running event loop: drain, close, and return the report.
+
+        Ctrl-C while it drains stops the wait; the events left are logged and the
+        KeyboardInterrupt raised once they are (an application's own SIGINT handler runs
+        instead, and then the report is returned). Raises `EventLoopError` inside a running
+        event loop: await `aclose` there.
+        """
+        return close_sync(self._lifecycle, timeout)
 
     # -- accepting events -----------------------------------------------------------------
 
@@ -576,27 +481,3 @@ class AsyncInvoker:
         self._telemetry.received(request_id)
         # A durable queue answers with its pending commit: what awaiting the response awaits.
         return self._queue.put(EventState(request_id, body, self._wall(), lineage=lineage))
-
-
-# Events a log line names one by one; the rest are counted (each also gets a line of its own
-# at close, but one line naming 50,000 events helps nobody).
-_LISTED: Final = 20
-
-
-def _listed(events: Sequence[UnfinishedEvent]) -> str:
-    named = "; ".join(f"{ev.request_id} ({ev.state}) {ev.payload_json}" for ev in events[:_LISTED])
-    more = len(events) - _LISTED
-    return f"{named}; and {more} more" if more > 0 else named
-
-
-def _wall_time(clock: Clock) -> Callable[[], float]:
-    # Epoch seconds on *clock*: what an event's age is measured in, in any process.
-    if type(clock) is SystemClock:
-        return time.time
-    return lambda: clock.now().timestamp()
-
-
-def _default_name(handler: object) -> str:
-    name = getattr(handler, "__name__", None) or type(handler).__name__
-    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
-    return (cleaned or "function")[:64]

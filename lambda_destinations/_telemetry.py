@@ -12,9 +12,10 @@ import math
 from collections.abc import Sequence
 
 from ._clock import Clock
+from ._exceptions import ConfigurationError
 from ._metrics import Counters, Metric, MetricsHook
 
-__all__ = ["ReportingTelemetry", "Telemetry", "logger", "runtime_logger"]
+__all__ = ["ReportingTelemetry", "Telemetry", "logger", "runtime_logger", "telemetry_for"]
 
 logger = logging.getLogger("lambda_destinations")
 #: Lambda's own START / END / REPORT lines, when ``lambda_logs=True``.
@@ -153,3 +154,30 @@ class ReportingTelemetry(Telemetry):
         super().delivery_failed(dead_letter, request_id)
         name = "DeadLetterErrors" if dead_letter else "DestinationDeliveryFailures"
         self._emit(name, 1, "Count", request_id)
+
+
+def telemetry_for(
+    metrics_hooks: Sequence[MetricsHook],
+    *,
+    lambda_logs: bool,
+    clock: Clock,
+    function_name: str,
+    executed_version: str,
+    memory_size: int,
+) -> Telemetry:
+    """An invoker's telemetry: counting only, unless hooks or Lambda's log lines want more."""
+    hooks = tuple(metrics_hooks)
+    for hook in hooks:
+        if not callable(hook):
+            msg = f"metrics_hooks holds {hook!r}, which is not callable: pass functions"
+            raise ConfigurationError(msg)
+    if not hooks and not lambda_logs:
+        return Telemetry()
+    return ReportingTelemetry(
+        hooks,
+        lambda_logs=lambda_logs,
+        clock=clock,
+        function_name=function_name,
+        executed_version=executed_version,
+        memory_size=memory_size,
+    )

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 
@@ -23,6 +27,105 @@ def run_script(
         cwd=tmp_path,
         check=False,
     )
+
+
+# Put before a child's own source: SIGINT raises KeyboardInterrupt, as when a program runs in
+# a terminal, even if this suite runs where SIGINT is ignored (a shell's background job), which
+# the child would inherit.
+_SIGINT_AS_IN_A_TERMINAL = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+)
+
+
+class Child:
+    """A Python script running in a child process, to send it signals and watch its stderr.
+
+    Every wait has a deadline and fails the test with what the child wrote so far; nothing
+    waits a fixed time. Use it as a context manager: a child still running at the end of the
+    block (the test failed) is killed.
+    """
+
+    def __init__(self, tmp_path: Path, source: str) -> None:
+        script = tmp_path / "child.py"
+        script.write_text(_SIGINT_AS_IN_A_TERMINAL + textwrap.dedent(source))
+        self._process = subprocess.Popen(
+            [sys.executable, str(script)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stdout: list[str] = []
+        self.stderr = ""
+        self._readers = [
+            threading.Thread(target=self._read_stderr, daemon=True),
+            threading.Thread(target=self._read_stdout, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.kill()
+        for reader in self._readers:
+            reader.join(10)  # the pipes reach their end once the child has exited
+        for pipe in (self._process.stdout, self._process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+    def _read_stderr(self) -> None:
+        assert self._process.stderr is not None
+        for line in self._process.stderr:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _read_stdout(self) -> None:
+        assert self._process.stdout is not None
+        self._stdout.extend(self._process.stdout)
+
+    def wait_for(self, text: str, deadline: float = 60) -> str:
+        """The first line of stderr from here on that contains *text*."""
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                msg = f"no line with {text!r} on stderr within {deadline} s:\n{self.stderr}"
+                raise AssertionError(msg) from None
+            if line is None:
+                msg = f"the child ended before writing {text!r}:\n{self.stderr}"
+                raise AssertionError(msg)
+            self.stderr += line
+            if text in line:
+                return line
+
+    def interrupt(self) -> None:
+        """Send SIGINT, as Ctrl-C in a terminal does."""
+        self._process.send_signal(signal.SIGINT)
+
+    def finish(self, deadline: float = 60) -> tuple[int, str, str]:
+        """Wait for the child to exit: its return code, stdout, and all of its stderr."""
+        try:
+            returncode = self._process.wait(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            msg = f"the child did not exit within {deadline} s:\n{self.stderr}"
+            raise AssertionError(msg) from None
+        while (line := self._lines.get(timeout=deadline)) is not None:
+            self.stderr += line
+        self._readers[1].join(deadline)
+        return returncode, "".join(self._stdout), self.stderr
+
+    def kill(self) -> None:
+        """End the child at once (a test that failed does not leave it running)."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
 
 #: The console script pip installs beside this Python.

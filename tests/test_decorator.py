@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, assert_type
 
-from lambda_destinations import AsyncFunction, AsyncInvoker, InMemoryDestination, async_invoke
+import pytest
+from lambda_destinations import (
+    AsyncFunction,
+    AsyncInvoker,
+    InMemoryDestination,
+    InvokerClosedError,
+    async_invoke,
+)
 from lambda_destinations.testing import VirtualClock
 
 received = InMemoryDestination()
@@ -53,6 +60,23 @@ async def test_bare_decorator_uses_defaults():
     await bare.invoke({"n": 1})
     await bare.join()
     assert bare.invoker.metrics().invocations == 1
+
+
+def test_a_decorated_function_is_joined_and_closed_from_sync_code():
+    """join_sync() and close() wait for a decorated function's events from code with no loop."""
+    done = InMemoryDestination()
+
+    @async_invoke(on_success=done)
+    def double(event):
+        return event["n"] * 2
+
+    for n in range(3):
+        double.invoke({"n": n})
+    double.join_sync(timeout=30)
+    assert sorted(r.response_payload for r in done.records) == [0, 2, 4]
+    assert double.close() == ()
+    with pytest.raises(InvokerClosedError):
+        double.invoke({})
 
 
 def test_type_checkers_see_the_wrapped_signature():

@@ -1,4 +1,4 @@
-"""Every ```python block of docs/testing.md runs, so the documentation cannot rot.
+"""Every ```python block of docs/testing.md and docs/decorator.md runs, so they cannot rot.
 
 A block that defines ``test_`` functions is a pytest module: it runs in a pytester session with
 this package's plugin and fixtures, and every test in it must pass. Any other block is a script
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+DECORATOR_DOC = DOC.with_name("decorator.md")
 _FENCE = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -24,6 +25,7 @@ class Block:
 
     code: str
     line: int
+    doc: Path = DOC
 
     @property
     def tests(self) -> list[str]:
@@ -36,9 +38,9 @@ class Block:
         ]
 
 
-def python_blocks(text: str) -> list[Block]:
+def python_blocks(text: str, doc: Path = DOC) -> list[Block]:
     return [
-        Block(match.group(1), text.count("\n", 0, match.start()) + 2)
+        Block(match.group(1), text.count("\n", 0, match.start()) + 2, doc)
         for match in _FENCE.finditer(text)
     ]
 
@@ -47,7 +49,7 @@ def run_block(block: Block, pytester: pytest.Pytester) -> None:
     """Run *block* as a pytest module (if it defines tests) or as a script; raise if it fails."""
     names = block.tests
     if not names:
-        code = compile(block.code, f"{DOC}:{block.line}", "exec")
+        code = compile(block.code, f"{block.doc}:{block.line}", "exec")
         exec(code, {"__name__": "__main__"})
         return
     pytester.makepyfile(**{f"test_doc_line_{block.line}": block.code})
@@ -57,16 +59,25 @@ def run_block(block: Block, pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_inprocess(
         "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-W", "error"
     )
-    assert result.ret == 0, f"docs/testing.md block at line {block.line} failed"
+    assert result.ret == 0, f"docs/{block.doc.name} block at line {block.line} failed"
     result.assert_outcomes(passed=len(names))
 
 
 BLOCKS = python_blocks(DOC.read_text(encoding="utf-8"))
+DECORATOR_BLOCKS = python_blocks(DECORATOR_DOC.read_text(encoding="utf-8"), DECORATOR_DOC)
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"line-{b.line}" for b in BLOCKS])
 def test_doc_block_runs(block: Block, pytester: pytest.Pytester) -> None:
     """The block at this line of docs/testing.md runs and all its tests pass."""
+    run_block(block, pytester)
+
+
+@pytest.mark.parametrize(
+    "block", DECORATOR_BLOCKS, ids=[f"line-{b.line}" for b in DECORATOR_BLOCKS]
+)
+def test_decorator_doc_block_runs(block: Block, pytester: pytest.Pytester) -> None:
+    """The block at this line of docs/decorator.md runs and all its tests pass."""
     run_block(block, pytester)
 
 

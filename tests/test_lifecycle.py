@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+from datetime import UTC, datetime
 
 import pytest
 from lambda_destinations import AsyncInvoker, Condition, InMemoryDestination, InvokerClosedError
 from lambda_destinations.testing import VirtualClock
 
-from .scripts import run_script
+from .scripts import Child, run_script
+
+#: The ARN of a function named "fail" with the default qualifier, region and account.
+AN_ARN = "arn:aws:lambda:us-east-1:123456789012:function:fail:$LATEST"
 
 
 async def test_async_with_drains_accepted_events_on_exit():
@@ -338,3 +343,205 @@ def test_an_invoker_on_the_background_loop_can_be_joined_and_closed_from_a_new_l
         """,
     )
     assert (result.returncode, result.stdout.strip()) == (0, "[1, 2]"), result.stderr
+
+
+async def test_a_drain_says_what_it_waits_for_when_it_starts_and_every_10_seconds(caplog):
+    """aclose() logs at INFO what it waits for, then at WARNING every 10 s of the invoker's clock.
+
+    Each line names the function, the events by state, when the next retry is due (in seconds
+    and as a time on the invoker's clock), and that there is no time limit.
+    """
+    clock = VirtualClock(start=datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
+
+    async def fail(event):
+        raise RuntimeError("x")
+
+    invoker = AsyncInvoker(fail, function_name="orders", clock=clock)
+    await invoker.invoke({})
+    await asyncio.sleep(1)  # the first attempt failed at +0 s: its retry is due at +60 s
+    with caplog.at_level(logging.INFO, logger="lambda_destinations"):
+        assert await invoker.aclose() == ()
+    assert clock.elapsed == 180
+    # Where Ctrl-C can cut the drain (SIGINT is not ignored here), the lines also say so.
+    lines = [
+        (r.levelno, r.getMessage().removesuffix("; Ctrl-C stops waiting and reports them"))
+        for r in caplog.records
+        if "closing" in r.getMessage()
+    ]
+    arn = invoker.function_arn
+    assert lines[0] == (
+        logging.INFO,
+        f"{arn}: closing; waiting for 1 event(s) (1 waiting to retry; next retry due in 59 s, "
+        "at 12:01:00 UTC) to end, with no time limit (drain_timeout=None)",
+    )
+    assert lines[1] == (
+        logging.WARNING,
+        f"{arn}: still closing after 10 s; waiting for 1 event(s) (1 waiting to retry; next "
+        "retry due in 49 s, at 12:01:00 UTC) to end, with no time limit (drain_timeout=None)",
+    )
+    # After the second attempt (+60 s), the next retry is the last one, at +180 s.
+    assert (
+        f"{arn}: still closing after 60 s; waiting for 1 event(s) (1 waiting to retry; "
+        in (lines[6][1])
+    )
+    assert "next retry due in 119 s, at 12:03:00 UTC" in lines[6][1]
+    assert [level for level, _ in lines[1:]] == [logging.WARNING] * 17  # +10 s ... +170 s
+
+
+async def test_a_drain_stopped_by_its_timeout_says_so_and_how_many_events_are_left(caplog):
+    """A drain_timeout that runs out is one WARNING line, before each event's own line."""
+    clock = VirtualClock()
+
+    async def fail(event):
+        raise RuntimeError("x")
+
+    invoker = AsyncInvoker(fail, function_name="orders", clock=clock, drain_timeout=30)
+    response = await invoker.invoke({})
+    with caplog.at_level(logging.WARNING, logger="lambda_destinations"):
+        (unfinished,) = await invoker.aclose()
+    messages = [r.getMessage() for r in caplog.records]
+    arn = invoker.function_arn
+    stopped = messages.index(
+        f"{arn}: closing; its drain timeout (30 s) ran out after 30 s: "
+        "1 event(s) will not end, each listed below"
+    )
+    assert f"closed before event {response.request_id} ended" in messages[stopped + 1]
+    assert unfinished.request_id == response.request_id
+
+
+AN_APPLICATION_THAT_CLOSES_ITS_INVOKER_WHEN_CANCELLED = """
+    import asyncio, logging, sys
+    from lambda_destinations import AsyncInvoker
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+    def fail(event):
+        raise RuntimeError("down")
+
+    async def main():
+        invoker = AsyncInvoker(fail)
+        try:
+            response = invoker.invoke({"order": 7})
+            await invoker.join(timeout=30, raise_on_error=True)
+        except Exception as e:
+            print(response.request_id, flush=True)
+            print("first attempt failed", type(e).__name__, file=sys.stderr, flush=True)
+        try:
+            await asyncio.Event().wait()  # serve until Ctrl-C cancels this task
+        finally:
+            unfinished = await invoker.aclose()
+            print("aclose returned", [u.request_id for u in unfinished], flush=True)
+"""
+
+
+def test_a_second_ctrl_c_ends_the_drain_of_an_asyncio_run_program_and_reports_the_rest(tmp_path):
+    """asyncio.run: Ctrl-C cancels the main task, whose aclose() drains; a second one ends it.
+
+    The drain logs what it waits for; at the second Ctrl-C it stops at once and the event
+    waiting to retry is logged at WARNING; then asyncio.run raises KeyboardInterrupt, as
+    asyncio.run always does at a second Ctrl-C.
+    """
+    source = AN_APPLICATION_THAT_CLOSES_ITS_INVOKER_WHEN_CANCELLED + "    asyncio.run(main())\n"
+    with Child(tmp_path, source) as child:
+        child.wait_for("first attempt failed")
+        child.interrupt()
+        child.wait_for("closing; waiting for 1 event(s) (1 waiting to retry; next retry due")
+        child.interrupt()
+        returncode, stdout, stderr = child.finish()
+    request_id = stdout.split()[0]
+    assert returncode == -signal.SIGINT, stderr
+    assert "closing; interrupted (Ctrl-C) after" in stderr, stderr
+    assert (
+        f"WARNING {AN_ARN} closed before event {request_id} ended (waiting to retry after "
+        '1 attempt(s)); payload: {"order": 7}'
+    ) in stderr
+    assert stderr.rstrip().endswith("KeyboardInterrupt")
+
+
+def test_an_applications_own_sigint_handler_sees_every_ctrl_c_and_is_put_back(tmp_path):
+    """A program that handles SIGINT itself (as uvicorn does) keeps its handler working.
+
+    Its handler starts the shutdown at the first Ctrl-C; at the second, the drain stops, the
+    handler still sees that signal, aclose() returns the event left, and the handler is the
+    program's own again afterwards.
+    """
+    source = (
+        AN_APPLICATION_THAT_CLOSES_ITS_INVOKER_WHEN_CANCELLED
+        + """
+    seen = []
+
+    def on_sigint(signum, frame):
+        seen.append(signum)
+        if len(seen) == 1:
+            task.get_loop().call_soon_threadsafe(task.cancel)
+
+    async def serve():
+        global task
+        task = asyncio.current_task()
+        try:
+            await main()
+        except asyncio.CancelledError:
+            pass
+
+    signal.signal(signal.SIGINT, on_sigint)
+    asyncio.new_event_loop().run_until_complete(serve())
+    print("signals seen", len(seen), "handler kept", signal.getsignal(signal.SIGINT) is on_sigint)
+    """
+    )
+    with Child(tmp_path, source) as child:
+        child.wait_for("first attempt failed")
+        child.interrupt()
+        child.wait_for("closing; waiting for 1 event(s)")
+        child.interrupt()
+        returncode, stdout, stderr = child.finish()
+    request_id, returned, seen = stdout.splitlines()
+    assert returncode == 0, stderr
+    assert returned == f"aclose returned ['{request_id}']"
+    assert seen == "signals seen 2 handler kept True"
+    assert f"closed before event {request_id} ended (waiting to retry" in stderr
+
+
+def test_under_uvicorn_a_second_ctrl_c_ends_the_drain_and_aclose_returns_the_rest(tmp_path):
+    """An ASGI app closing its invoker at lifespan shutdown, under uvicorn, with a retry pending.
+
+    The first Ctrl-C starts uvicorn's shutdown and the drain (logged); the second ends the
+    drain at once: aclose() returns the event, uvicorn completes its shutdown and exits.
+    """
+    source = """
+    import logging, sys
+    import uvicorn
+    from lambda_destinations import AsyncInvoker
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+    def fail(event):
+        raise RuntimeError("down")
+
+    invoker = AsyncInvoker(fail)
+
+    async def app(scope, receive, send):
+        assert scope["type"] == "lifespan"
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                print(invoker.invoke({"order": 7}).request_id, flush=True)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                unfinished = await invoker.aclose()
+                print("aclose returned", [u.request_id for u in unfinished], flush=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    uvicorn.run(app, host="127.0.0.1", port=0, lifespan="on")
+    """
+    with Child(tmp_path, source) as child:
+        child.wait_for("Application startup complete")
+        child.interrupt()
+        child.wait_for("closing; waiting for 1 event(s)")
+        child.interrupt()
+        returncode, stdout, stderr = child.finish()
+    request_id, returned = stdout.splitlines()
+    assert returncode == 0, stderr
+    assert returned == f"aclose returned ['{request_id}']"
+    assert f"closed before event {request_id} ended" in stderr
+    assert "Application shutdown complete" in stderr

@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 from lambda_destinations import (
     AsyncInvoker,
+    EventLoopError,
+    FunctionError,
     InMemoryDestination,
     InvalidRequestContentError,
     InvokerClosedError,
+    JoinTimeoutError,
 )
 
-from .scripts import run_script
+from .scripts import Child, run_script
 
 
 async def test_an_event_from_another_thread_wakes_the_idle_loop_that_accepts_it():
@@ -204,3 +207,145 @@ def test_invoking_from_a_thread_while_the_loop_shuts_down_fails_cleanly():
     assert len(outcome) == 1
     assert isinstance(outcome[0], InvokerClosedError)
     loop.close()
+
+
+def test_sync_code_waits_for_and_closes_an_invoker_without_an_event_loop():
+    """join_sync() and close() do from sync code what join() and aclose() do from async code.
+
+    join_sync() returns once every event has ended and been delivered; close() drains, closes
+    and returns what did not end (nothing here); then the invoker refuses events.
+    """
+    ok = InMemoryDestination()
+    invoker = AsyncInvoker(lambda event: event["n"], on_success=ok)
+    for n in range(5):
+        invoker.invoke({"n": n})
+    invoker.join_sync(timeout=30)
+    assert sorted(r.response_payload for r in ok.records) == [0, 1, 2, 3, 4]
+    assert invoker.close() == ()
+    with pytest.raises(InvokerClosedError):
+        invoker.invoke({})
+    assert invoker.close() == ()
+
+
+def test_join_sync_raises_what_join_raises():
+    """join_sync(raise_on_error=True) raises the function's error; a timeout names the events."""
+    release = threading.Event()
+
+    def handler(event):
+        if event["fail"]:
+            raise ValueError("bad order")
+        release.wait(30)
+
+    invoker = AsyncInvoker(handler, timeout=60, maximum_retry_attempts=0)
+    invoker.invoke({"fail": True})
+    with pytest.raises(FunctionError, match="bad order"):
+        invoker.join_sync(raise_on_error=True)
+    slow = invoker.invoke({"fail": False})
+    with pytest.raises(JoinTimeoutError, match=slow.request_id):
+        invoker.join_sync(timeout=0.2)
+    release.set()
+    assert invoker.close() == ()
+
+
+def test_a_never_used_invoker_closes_from_sync_code():
+    """close() on an invoker that never accepted an event closes it; join_sync() returns."""
+    invoker = AsyncInvoker(lambda event: event)
+    invoker.join_sync()
+    assert invoker.close() == ()
+    with pytest.raises(InvokerClosedError):
+        invoker.invoke({})
+
+
+async def test_blocking_calls_inside_an_event_loop_say_to_await_instead():
+    """join_sync() and close() would block the running loop: they refuse, naming the await."""
+    invoker = AsyncInvoker(lambda event: event)
+    await invoker.invoke({})
+    with pytest.raises(EventLoopError, match=r"in async code, use await invoker\.join\(\)"):
+        invoker.join_sync()
+    with pytest.raises(EventLoopError, match=r"in async code, use await invoker\.aclose\(\)"):
+        invoker.close()
+    assert await invoker.aclose() == ()
+
+
+def test_join_sync_says_why_it_cannot_wait_for_events_whose_loop_is_gone(caplog):
+    """An invoker left behind by asyncio.run without aclose(): join_sync() says it cannot wait.
+
+    close() still closes it and returns the event that will never end.
+    """
+
+    async def slow(event):
+        await asyncio.sleep(60)
+
+    async def main() -> AsyncInvoker:
+        invoker = AsyncInvoker(slow, timeout=120)
+        await invoker.invoke({})
+        await asyncio.sleep(0)
+        return invoker
+
+    invoker = asyncio.run(main())
+    with pytest.raises(EventLoopError, match="its event loop is not running, so its 1 event"):
+        invoker.join_sync()
+    (unfinished,) = invoker.close()
+    assert unfinished.state == "running"
+
+
+A_SCRIPT_WITH_AN_EVENT_WAITING_TO_RETRY = """
+    import logging
+    from lambda_destinations import AsyncInvoker, FunctionError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+    def fail(event):
+        raise RuntimeError("down")
+
+    invoker = AsyncInvoker(fail)
+    print(invoker.invoke({"order": 7}).request_id, flush=True)
+    try:
+        invoker.join_sync(raise_on_error=True)  # the first attempt failed: a retry is due
+    except FunctionError:
+        pass
+"""
+
+
+def test_ctrl_c_during_a_scripts_exit_drain_stops_it_and_reports_the_events(tmp_path):
+    """A script ends with an event waiting to retry: the exit drain says so, and Ctrl-C ends it.
+
+    The event is reported at WARNING, and the script exits as it would have (status 0, no
+    traceback) instead of waiting out the retries.
+    """
+    with Child(tmp_path, A_SCRIPT_WITH_AN_EVENT_WAITING_TO_RETRY) as child:
+        child.wait_for("closing; waiting for 1 event(s) (1 waiting to retry; next retry due")
+        child.interrupt()
+        returncode, stdout, stderr = child.finish()
+    assert returncode == 0, stderr
+    assert "closing; interrupted (Ctrl-C) after" in stderr
+    assert (
+        f"closed before event {stdout.strip()} ended (waiting to retry after 1 attempt(s)); "
+        'payload: {"order": 7}'
+    ) in stderr
+    assert "Traceback" not in stderr
+
+
+def test_ctrl_c_during_close_in_sync_code_reports_the_events_then_raises(tmp_path):
+    """close() interrupted by Ctrl-C reports the event left, then raises KeyboardInterrupt.
+
+    The drain stops at once; nothing is left for the drain at exit.
+    """
+    source = (
+        A_SCRIPT_WITH_AN_EVENT_WAITING_TO_RETRY
+        + """
+    try:
+        invoker.close()
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt;", [u.state for u in invoker.close()], flush=True)
+    """
+    )
+    with Child(tmp_path, source) as child:
+        child.wait_for("closing; waiting for 1 event(s)")
+        child.interrupt()
+        returncode, stdout, stderr = child.finish()
+    request_id, caught = stdout.splitlines()
+    assert returncode == 0, stderr
+    assert caught == "KeyboardInterrupt; ['waiting to retry']"
+    assert f"closed before event {request_id} ended" in stderr
+    assert stderr.count("closing; waiting for") == 1

@@ -7,7 +7,7 @@ retried, aged and throttled the same way whatever holds them.
 """
 
 from ._memory import MemoryQueue
-from ._protocol import Consumer, EventQueue
+from ._protocol import Consumer, DueTimes, EventQueue
 from ._sqlite import SQLiteQueue
 from ._state import QUEUED, RUNNING, WAITING, EventState, State
 
@@ -16,6 +16,7 @@ __all__ = [
     "RUNNING",
     "WAITING",
     "Consumer",
+    "DueTimes",
     "EventQueue",
     "EventState",
     "MemoryQueue",

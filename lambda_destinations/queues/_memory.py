@@ -104,6 +104,12 @@ class MemoryQueue:
     def pending(self) -> int:
         return self._pending
 
+    def next_due_in(self) -> float | None:
+        delayed, clock = self._delayed, self._clock
+        if not delayed or clock is None:
+            return None
+        return max(0.0, delayed[0][0] - clock.monotonic())
+
     def snapshot(self) -> Iterable[tuple[EventState, State]]:
         waiting: list[tuple[EventState, State]] = [(s, QUEUED) for s in self._ready]
         waiting += [(s, WAITING) for _, _, s in sorted(self._delayed)]

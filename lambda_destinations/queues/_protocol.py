@@ -13,7 +13,7 @@ outcome; the record and dead letter are the backend's to keep until delivered).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from lambda_destinations._clock import Clock
 from lambda_destinations._dead_letter import DeadLetterMessage
@@ -21,7 +21,7 @@ from lambda_destinations._records import ExecutionRecord
 
 from ._state import EventState, State
 
-__all__ = ["Consumer", "EventQueue"]
+__all__ = ["Consumer", "DueTimes", "EventQueue"]
 
 
 class Consumer(Protocol):
@@ -112,4 +112,20 @@ class EventQueue(Protocol):
 
     def stop(self) -> None:
         """Stop offering events and let go of the event loop (the invoker is closing)."""
+        ...
+
+
+@runtime_checkable
+class DueTimes(Protocol):
+    """Optional for a backend: when its next waiting event falls due.
+
+    An invoker that is closing names it in the lines it logs while it drains ("next retry due
+    in 42 s"); a backend without it is drained the same, and those lines leave it out.
+    """
+
+    def next_due_in(self) -> float | None:
+        """Seconds on the invoker's clock until the earliest waiting event is due.
+
+        ``None`` when no event waits for a retry or a throttle backoff.
+        """
         ...

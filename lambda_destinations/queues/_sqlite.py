@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, get_args
 
-from lambda_destinations._clock import Clock, SystemClock
+from lambda_destinations._clock import Clock, wall_time
 from lambda_destinations._dead_letter import DeadLetterMessage
 from lambda_destinations._exceptions import (
     ConfigurationError,
@@ -242,7 +242,7 @@ class SQLiteQueue:
         self._loop = loop
         self._consumer = consumer
         self._clock = clock
-        self._wall = _wall_time(clock)
+        self._wall = wall_time(clock)
         lease = self._lease_override if self._lease_override is not None else lease_seconds
         self._lease_seconds = lease
         self._grace = min(_AHEAD_GRACE_MAX, lease * _AHEAD_SHARE)
@@ -688,9 +688,3 @@ def _check_positive(name: str, value: float) -> None:
         msg = f"{name}={value!r} must be a finite number of seconds above 0"
         raise ConfigurationError(msg)
 
-
-def _wall_time(clock: Clock) -> Callable[[], float]:
-    # Epoch seconds on *clock*, as the invoker stamps events: the same in every process.
-    if type(clock) is SystemClock:
-        return time.time
-    return lambda: clock.now().timestamp()
