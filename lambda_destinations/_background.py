@@ -12,19 +12,25 @@ import atexit
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ._interrupt import interrupts
 
-if TYPE_CHECKING:
-    from ._invoker import AsyncInvoker
+__all__ = ["Drainable", "background_loop", "is_background", "register"]
 
-__all__ = ["background_loop", "is_background", "register"]
+
+class Drainable(Protocol):
+    """What the exit drain needs of an invoker: to close it, draining its events."""
+
+    async def aclose(self) -> Any:
+        """Drain the accepted events, then close."""
+        ...
+
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
-_invokers: weakref.WeakSet[AsyncInvoker] = weakref.WeakSet()
+_invokers: weakref.WeakSet[Drainable] = weakref.WeakSet()
 
 
 def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
@@ -70,7 +76,7 @@ def is_background(loop: asyncio.AbstractEventLoop) -> bool:
     return loop is _loop
 
 
-def register(invoker: AsyncInvoker) -> None:
+def register(invoker: Drainable) -> None:
     """Have *invoker* drained when the interpreter exits."""
     _invokers.add(invoker)
 

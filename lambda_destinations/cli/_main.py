@@ -16,15 +16,12 @@ from typing import Final
 
 from lambda_destinations._exceptions import LambdaDestinationsError
 
+from ._exit import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from ._handler import HandlerInitError
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 PROG: Final = "lambda-destinations"
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_INTERRUPTED: Final = 130
 CLI_EXTRA: Final = "pip install 'lambda_destinations[cli]'"
 
 _DESCRIPTION = """\

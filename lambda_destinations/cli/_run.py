@@ -27,8 +27,8 @@ from lambda_destinations._settings import check_range
 from lambda_destinations.testing import VirtualClock
 
 from ._events import Event, read_events
+from ._exit import EXIT_FAILED, EXIT_OK
 from ._handler import HandlerSpec, load_handler
-from ._main import EXIT_FAILED, EXIT_OK
 from ._report import PROGRESS_MIN_EVENTS, ProgressBar, RunReport, summary, timeline
 from ._targets import AwsOptions, Target, open_target, parse_target
 from ._template import FunctionTemplate, TemplateDestination, read_template
