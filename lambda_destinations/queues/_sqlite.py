@@ -687,4 +687,3 @@ def _check_positive(name: str, value: float) -> None:
     if not math.isfinite(value) or value <= 0:
         msg = f"{name}={value!r} must be a finite number of seconds above 0"
         raise ConfigurationError(msg)
-
