@@ -12,7 +12,7 @@ import heapq
 import math
 from typing import Final
 
-from ._state import EventState
+from lambda_destinations.queues._state import EventState
 
 __all__ = ["RetryWaits"]
 
