@@ -12,6 +12,7 @@ another is given), so only configs that name AWS targets need boto3.
 - ``_stored``: `FunctionEventInvokeConfig`, what AWS stores, and AWS's answer showing it.
 - ``_operations``: Put, Update, Get, Delete and List on invokers, one config per invoker.
 - ``_destinations``: the factory that makes adapters of destination ARNs.
+- ``_target``: `ConfiguredFunction`, what the operations need of an invoker.
 """
 
 from ._destinations import DestinationFactory

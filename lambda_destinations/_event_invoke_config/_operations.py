@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from lambda_destinations._config import EventInvokeConfig
 from lambda_destinations._exceptions import ConfigurationError
@@ -18,25 +18,25 @@ from ._destinations import DestinationFactory, lazy_factory
 from ._errors import EventInvokeConfigError
 from ._request import FunctionName, dead_letter_target, parse_request
 from ._stored import FunctionEventInvokeConfig
-
-if TYPE_CHECKING:
-    from lambda_destinations._invoker import AsyncInvoker
+from ._target import ConfiguredFunction
 
 __all__ = ["EventInvokeConfigs", "delete", "get", "invoker_from_put", "put", "update"]
 
-_STORED: weakref.WeakKeyDictionary[AsyncInvoker, FunctionEventInvokeConfig] = (
+F = TypeVar("F", bound=ConfiguredFunction)
+
+_STORED: weakref.WeakKeyDictionary[ConfiguredFunction, FunctionEventInvokeConfig] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def invoker_from_put(
-    cls: type[AsyncInvoker],
+    cls: Callable[..., F],
     handler: Callable[..., Any],
     request: object,
     dead_letter_config: object,
     destinations: DestinationFactory | None,
     settings: dict[str, Any],
-) -> AsyncInvoker:
+) -> F:
     """An invoker for the function a Put request names, configured as the request says."""
     body = parse_request(request)
     name = FunctionName.parse(body.get("FunctionName"), body.get("Qualifier"))
@@ -68,7 +68,7 @@ def invoker_from_put(
 
 
 def put(
-    invoker: AsyncInvoker,
+    invoker: ConfiguredFunction,
     request: object,
     destinations: DestinationFactory | Callable[[], DestinationFactory] | None = None,
 ) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def put(
 
 
 def update(
-    invoker: AsyncInvoker,
+    invoker: ConfiguredFunction,
     request: object,
     destinations: DestinationFactory | Callable[[], DestinationFactory] | None = None,
 ) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def update(
     return _apply(invoker, request, destinations, merge=True)
 
 
-def get(invoker: AsyncInvoker) -> dict[str, Any]:
+def get(invoker: ConfiguredFunction) -> dict[str, Any]:
     """AWS's Get response for *invoker*, or ``ResourceNotFoundException`` if none was put."""
     config = _STORED.get(invoker)
     if config is None:
@@ -97,7 +97,7 @@ def get(invoker: AsyncInvoker) -> dict[str, Any]:
     return config.response(invoker.function_arn)
 
 
-def delete(invoker: AsyncInvoker) -> None:
+def delete(invoker: ConfiguredFunction) -> None:
     """Remove *invoker*'s config: retries, age and destinations return to their defaults."""
     get(invoker)
     defaults = EventInvokeConfig()
@@ -115,7 +115,7 @@ class EventInvokeConfigs:
 
     __slots__ = ("_invokers",)
 
-    def __init__(self, *invokers: AsyncInvoker) -> None:
+    def __init__(self, *invokers: ConfiguredFunction) -> None:
         self._invokers = invokers
 
     def list(self, function_name: str) -> dict[str, Any]:
@@ -130,7 +130,7 @@ class EventInvokeConfigs:
 
 
 def _apply(
-    invoker: AsyncInvoker,
+    invoker: ConfiguredFunction,
     request: object,
     destinations: DestinationFactory | Callable[[], DestinationFactory] | None,
     *,
@@ -153,7 +153,7 @@ def _apply(
     return config.response(invoker.function_arn)
 
 
-def _check_target(invoker: AsyncInvoker, body: Mapping[str, Any]) -> None:
+def _check_target(invoker: ConfiguredFunction, body: Mapping[str, Any]) -> None:
     name = FunctionName.parse(
         body.get("FunctionName", invoker.function_name), body.get("Qualifier")
     )
