@@ -37,6 +37,14 @@ _SIGINT_AS_IN_A_TERMINAL = (
 )
 
 
+def sigint_as_in_a_terminal() -> None:
+    """For ``Popen(preexec_fn=...)`` of a program not our own: SIGINT's default, not inherited.
+
+    A child inherits an ignored SIGINT; with the default, Python raises KeyboardInterrupt.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Child:
     """A Python script running in a child process, to send it signals and watch its stderr.
 

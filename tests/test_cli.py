@@ -25,7 +25,7 @@ from lambda_destinations._settings import check_range
 from lambda_destinations.cli import build_parser
 
 from tests.aws import MotoAws
-from tests.scripts import cli_env, run_cli
+from tests.scripts import cli_env, run_cli, sigint_as_in_a_terminal
 
 APP = """\
 import os
@@ -352,6 +352,8 @@ def test_ctrl_c_stops_waiting_for_retries_and_reports_what_did_not_end(project):
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(),
+        # As in a terminal, even where this suite runs with SIGINT ignored (a background job).
+        preexec_fn=sigint_as_in_a_terminal,
     ) as process:
         assert process.stderr is not None
         # A generous deadline: a command that never says it waits is killed, ending the read.
