@@ -89,13 +89,13 @@ def _drain_at_exit() -> None:
     loop, thread = _loop, _thread
     if loop is None or thread is None or loop.is_closed() or not thread.is_alive():
         return
-    with interrupts.watching():
+    with interrupts.watching(at_exit=True):
         drain = asyncio.run_coroutine_threadsafe(_close_all(), loop)
         try:
             drain.result()
         except KeyboardInterrupt:
-            # The program is over and the drain cut short: raising here would only add a
-            # traceback to the report.
+            # A second Ctrl-C (the first only cut the drain), or one where ours was not in
+            # place: the program is over, and raising here would only add a traceback.
             interrupts.interrupt()
             drain.result()
     loop.call_soon_threadsafe(loop.stop)

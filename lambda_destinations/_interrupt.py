@@ -8,6 +8,10 @@ KeyboardInterrupt, or asyncio.run's) still happens. One SIGINT is ours; the next
 to the application. When the last drain ends, the previous handler is put back unless someone
 replaced ours meanwhile. Nothing is installed off the main thread (Python allows it only
 there), nor when SIGINT is ignored or left to the system (``SIG_IGN``, ``SIG_DFL``).
+
+At interpreter exit the program is over: there, a Ctrl-C whose next handler is Python's own
+only cuts the drain, raising no KeyboardInterrupt, which would only land wherever the exit hook
+happened to be and print a traceback after the report.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class _Interrupts:
     """The process's drains and the SIGINT handler that cuts them short."""
 
     __slots__ = (
+        "_at_exit",
         "_cuts",
         "_handler",
         "_holders",
@@ -44,18 +49,23 @@ class _Interrupts:
         # Sticky while anyone watches: a drain that registers after the Ctrl-C is cut at once.
         self._interrupted = False
         self._previous: Any = None
+        # Whether the exit drain watches: Python's KeyboardInterrupt is not raised then.
+        self._at_exit = False
         self._handler = self._on_sigint  # one bound method, so it can be recognised
 
     @contextmanager
-    def watching(self) -> Iterator[bool]:
+    def watching(self, *, at_exit: bool = False) -> Iterator[bool]:
         """While inside, SIGINT cuts every drain short; yields whether it can here.
 
         On the main thread, installs the handler for the block (nested blocks share it).
+        *at_exit*: the interpreter is exiting; Python's default handler is not called.
         """
         held = self._hold()
+        self._at_exit = at_exit
         try:
             yield self.armed()
         finally:
+            self._at_exit = False
             if held:
                 self._release()
 
@@ -134,6 +144,8 @@ class _Interrupts:
         with self._lock:
             self._uninstall()
         self.interrupt()
+        if self._at_exit and previous is signal.default_int_handler:
+            return
         if callable(previous):
             previous(signum, frame)
 
