@@ -350,7 +350,10 @@ class AsyncInvoker:
 
         An invoker already running on another loop (say, the background loop that sync code
         started) stays there; invokes, joins and closes from here are handed over to it.
+        A closed or closing invoker cannot start again: `InvokerClosedError`.
         """
+        if self._state != _OPEN:
+            raise self._closed_error()
         if self._binding.elsewhere() is None:
             self._binding.bind()
         return self

@@ -111,6 +111,16 @@ async def test_closing_invoker_refuses_new_events():
     await closing
 
 
+async def test_a_closed_invoker_cannot_be_entered_again():
+    """``async with`` (or start()) on a closed invoker fails at once, not at the next invoke()."""
+    invoker = AsyncInvoker(lambda event: None, clock=VirtualClock())
+    async with invoker:
+        pass
+    with pytest.raises(InvokerClosedError, match="is closed and accepts no more events"):
+        async with invoker:
+            raise AssertionError("entered a closed invoker")
+
+
 async def test_update_config_keeps_queued_events_flowing(invoker_factory, in_memory_destination):
     """Events already queued or waiting keep flowing after the configuration changes."""
     other = InMemoryDestination()
@@ -345,13 +355,17 @@ def test_an_invoker_on_the_background_loop_can_be_joined_and_closed_from_a_new_l
     assert (result.returncode, result.stdout.strip()) == (0, "[1, 2]"), result.stderr
 
 
-async def test_a_drain_says_what_it_waits_for_when_it_starts_and_every_10_seconds(caplog):
-    """aclose() logs at INFO what it waits for, then at WARNING every 10 s of the invoker's clock.
+async def test_a_drain_says_what_it_waits_for_when_it_starts_and_every_10_seconds(
+    caplog, monkeypatch
+):
+    """aclose() logs at INFO what it waits for, then at WARNING every 10 s.
 
     Each line names the function, the events by state, when the next retry is due (in seconds
-    and as a time on the invoker's clock), and that there is no time limit.
+    and as a time on the invoker's clock), and that there is no time limit. Real time stands
+    in as if it ran with the virtual clock, as it does beside a real one.
     """
     clock = VirtualClock(start=datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
+    monkeypatch.setattr("lambda_destinations._closing.real_seconds", clock.monotonic)
 
     async def fail(event):
         raise RuntimeError("x")
@@ -386,6 +400,24 @@ async def test_a_drain_says_what_it_waits_for_when_it_starts_and_every_10_second
     )
     assert "next retry due in 119 s, at 12:03:00 UTC" in lines[6][1]
     assert [level for level, _ in lines[1:]] == [logging.WARNING] * 17  # +10 s ... +170 s
+
+
+async def test_a_drain_on_virtual_time_logs_no_progress_lines_while_no_real_time_passes(caplog):
+    """Progress lines are for a person waiting: 3 virtual minutes in milliseconds log none.
+
+    The line when the drain starts still says what it waits for.
+    """
+
+    async def fail(event):
+        raise RuntimeError("x")
+
+    invoker = AsyncInvoker(fail, function_name="orders", clock=VirtualClock())
+    await invoker.invoke({})
+    with caplog.at_level(logging.INFO, logger="lambda_destinations"):
+        await invoker.aclose()
+    messages = [r.getMessage() for r in caplog.records if "closing" in r.getMessage()]
+    assert len(messages) == 1
+    assert "closing; waiting for 1 event(s)" in messages[0]
 
 
 async def test_a_drain_stopped_by_its_timeout_says_so_and_how_many_events_are_left(caplog):
