@@ -154,11 +154,13 @@ class Deliveries:
 
     def _failed(self, role: str, request_id: str, error: BaseException) -> None:
         self._telemetry.delivery_failed(role == DEAD_LETTER_QUEUE, request_id)
+        # The error's text, not its repr: an OSError's repr leaves out the file it names.
         logger.error(
-            "%s delivery of event %s failed: %r",
+            "%s delivery of event %s failed: %s: %s",
             role,
             request_id,
-            error,
+            type(error).__name__,
+            str(error) or repr(error),
             exc_info=error if error.__traceback__ is not None else None,
         )
 

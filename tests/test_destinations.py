@@ -391,6 +391,25 @@ async def test_json_lines_destination_writes_aws_json(invoker_factory, tmp_path)
     assert lines[0].startswith(b'{"version":"1.0","timestamp":"')
 
 
+async def test_a_json_lines_file_in_a_missing_directory_fails_its_deliveries_naming_the_file(
+    invoker_factory, tmp_path, caplog
+):
+    """A JSON-lines path whose folder does not exist: each delivery fails, and says which file.
+
+    Not refused when built: an application's production path need not exist where its tests
+    run, with the destination overridden.
+    """
+    path = tmp_path / "nodir" / "ok.jsonl"
+    invoker = invoker_factory(succeed, on_success=JsonLinesDestination(path))
+    with caplog.at_level(logging.ERROR, logger="lambda_destinations"):
+        response = await invoker.invoke({})
+        await invoker.join()
+    assert invoker.metrics().destination_delivery_failures == 1
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert line.startswith(f"on_success delivery of event {response.request_id} failed: ")
+    assert f"FileNotFoundError: [Errno 2] No such file or directory: '{path}'" in line
+
+
 async def test_in_memory_destination_can_be_awaited(invoker_factory, in_memory_destination):
     """wait_for(n) returns once n records arrived, and times out naming the count."""
     invoker = invoker_factory(succeed, on_success=in_memory_destination)
