@@ -12,7 +12,7 @@ from typing import Any, Final, TypeAlias
 import tenacity
 from attrs import evolve, frozen
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationTypeError
 from ._settings import Duration, check_range, seconds, whole
 
 __all__ = ["AWS_RETRY_WAIT", "Duration", "EventInvokeConfig", "RetryWait", "check_retry_wait"]
@@ -27,19 +27,19 @@ AWS_RETRY_WAIT: Final[RetryWait] = tenacity.wait_chain(
 
 
 def check_retry_wait(retry_wait: object) -> RetryWait:
-    """*retry_wait* if it can be a wait strategy; a `ConfigurationError` saying why not."""
+    """*retry_wait* if it can be a wait strategy; a `ConfigurationTypeError` saying why not."""
     if isinstance(retry_wait, type):
         msg = (
             f"retry_wait={retry_wait.__name__} is a class: pass an instance, such as "
             f"{retry_wait.__name__}()"
         )
-        raise ConfigurationError(msg)
+        raise ConfigurationTypeError(msg)
     if not callable(retry_wait):
         msg = (
             f"retry_wait={retry_wait!r} is not a wait strategy: pass a tenacity wait "
             "(e.g. tenacity.wait_exponential()) or a callable taking a RetryCallState"
         )
-        raise ConfigurationError(msg)
+        raise ConfigurationTypeError(msg)
     return retry_wait
 
 

@@ -18,22 +18,35 @@ from typing import Any
 
 from ._clock import Clock
 from ._error_objects import Attempt, error_object, fault, fault_of, marshal_error, runtime_error
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationTypeError
 from ._marshal import marshal
 from ._threads import HandlerThreads
 from ._watchdog import Watchdog
 
-__all__ = ["Attempt", "Runtime", "call_style"]
+__all__ = ["Attempt", "Runtime", "call_style", "callable_name"]
+
+
+def callable_name(fn: object) -> str:
+    """*fn* as a reader finds it in the code: ``module.qualname``, never a memory address.
+
+    A callable object with no name of its own is named by its class.
+    """
+    qualname = getattr(fn, "__qualname__", None)
+    if not isinstance(qualname, str):
+        cls = type(fn)
+        return f"{_qualified(cls.__module__, cls.__qualname__)} instance"
+    module = getattr(fn, "__module__", None)
+    return _qualified(module if isinstance(module, str) else None, qualname)
+
+
+def _qualified(module: str | None, qualname: str) -> str:
+    return qualname if module in (None, "builtins") else f"{module}.{qualname}"
 
 
 def call_style(handler: object) -> tuple[bool, bool]:
-    """Return ``(is_async, wants_context)`` for *handler*, or raise `ConfigurationError`."""
+    """Return ``(is_async, wants_context)`` for *handler*, or raise `ConfigurationTypeError`."""
     if not callable(handler):
-        msg = (
-            f"handler must be callable, got {type(handler).__name__} {handler!r}: pass a "
-            "function taking (event, context) or (event)"
-        )
-        raise ConfigurationError(msg)
+        raise ConfigurationTypeError(_not_callable(handler))
     is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
         getattr(handler, "__call__", None)  # noqa: B004 - async __call__ of a callable object
     )
@@ -51,25 +64,36 @@ def call_style(handler: object) -> tuple[bool, bool]:
             required += p.default is p.empty
         elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
             msg = (
-                f"handler {handler!r} requires the keyword argument {p.name!r}, which Lambda "
-                "never passes: give it a default, or take only (event, context)"
+                f"handler {callable_name(handler)} requires the keyword argument {p.name!r}, "
+                "which Lambda never passes: give it a default, or take only (event, context)"
             )
-            raise ConfigurationError(msg)
+            raise ConfigurationTypeError(msg)
     if required > 2:
         msg = (
-            f"handler {handler!r} requires {required} positional arguments: Lambda passes only "
-            "(event, context); give the others defaults"
+            f"handler {callable_name(handler)} requires {required} positional arguments: Lambda "
+            "passes only (event, context); give the others defaults"
         )
-        raise ConfigurationError(msg)
+        raise ConfigurationTypeError(msg)
     if varargs:
         return is_async, True
     if positional == 0:
         msg = (
-            f"handler {handler!r} takes no positional argument: a Lambda handler takes "
-            "(event, context) or (event)"
+            f"handler {callable_name(handler)} takes no positional argument: a Lambda handler "
+            "takes (event, context) or (event)"
         )
-        raise ConfigurationError(msg)
+        raise ConfigurationTypeError(msg)
     return is_async, positional >= 2
+
+
+def _not_callable(handler: object) -> str:
+    given = f"handler must be callable, got {type(handler).__name__} {handler!r}"
+    if isinstance(handler, str):
+        return (
+            f"{given}: pass the function itself (import it, then AsyncInvoker(function)), not "
+            "its name; to run a handler named 'module.function' as Lambda does, use the "
+            f"command line: lambda-destinations invoke {handler}"
+        )
+    return f"{given}: pass a function taking (event, context) or (event)"
 
 
 def _cancelling() -> bool:

@@ -13,7 +13,7 @@ from typing import Final, Literal, TypeAlias
 
 from attrs import frozen
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, ConfigurationTypeError
 from ._lineage import RecursiveLoop
 
 __all__ = [
@@ -64,7 +64,10 @@ LIMITS: Final = {
 
 
 def seconds(name: str, value: object) -> float:
-    """A duration in seconds from a number or a timedelta; never NaN."""
+    """A duration in seconds from a number or a timedelta; never NaN.
+
+    Anything else is a `ConfigurationTypeError`.
+    """
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -77,8 +80,11 @@ def seconds(name: str, value: object) -> float:
             msg = f"{name} is NaN: pass a number of seconds"
             raise ConfigurationError(msg)
         return result
-    msg = f"{name} must be a number of seconds or a timedelta, got {type(value).__name__}"
-    raise ConfigurationError(msg)
+    msg = (
+        f"{name} must be a number of seconds or a timedelta, got {_kind(value)}"
+        f"{_number_in_text(value)}"
+    )
+    raise ConfigurationTypeError(msg)
 
 
 def at_least(name: str, value: float, low: float, *, inclusive: bool) -> None:
@@ -90,19 +96,35 @@ def at_least(name: str, value: float, low: float, *, inclusive: bool) -> None:
 
 
 def text(name: str, value: object) -> str:
-    """A setting that must be a string."""
+    """A setting that must be a string; anything else is a `ConfigurationTypeError`."""
     if isinstance(value, str):
         return value
-    msg = f"{name} must be a string, got {type(value).__name__} {value!r}"
-    raise ConfigurationError(msg)
+    msg = f"{name} must be a string, got {_kind(value)}"
+    raise ConfigurationTypeError(msg)
 
 
 def whole(name: str, value: object) -> int:
-    """A setting that must be an integer (not a bool)."""
+    """A setting that must be an integer (not a bool); else a `ConfigurationTypeError`."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    msg = f"{name} must be an integer, got {type(value).__name__} {value!r}"
-    raise ConfigurationError(msg)
+    msg = f"{name} must be an integer, got {_kind(value)}{_number_in_text(value)}"
+    raise ConfigurationTypeError(msg)
+
+
+def _kind(value: object) -> str:
+    return "None" if value is None else f"{type(value).__name__} {value!r}"
+
+
+def _number_in_text(value: object) -> str:
+    # "3" from a config file or an environment variable: say to convert it.
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        if math.isfinite(number):
+            return f": pass the number {value.strip()}, not the string {value!r}"
+    return ""
 
 
 def _aws_number(value: float) -> str:

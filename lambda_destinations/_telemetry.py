@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from ._clock import Clock
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationTypeError
 from ._metrics import Counters, Metric, MetricsHook
 
 __all__ = ["ReportingTelemetry", "Telemetry", "logger", "runtime_logger", "telemetry_for"]
@@ -170,7 +170,7 @@ def telemetry_for(
     for hook in hooks:
         if not callable(hook):
             msg = f"metrics_hooks holds {hook!r}, which is not callable: pass functions"
-            raise ConfigurationError(msg)
+            raise ConfigurationTypeError(msg)
     if not hooks and not lambda_logs:
         return Telemetry()
     return ReportingTelemetry(

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from lambda_destinations import AsyncInvoker, ConfigurationError, InMemoryDestination
+from lambda_destinations import (
+    AsyncInvoker,
+    ConfigurationError,
+    ConfigurationTypeError,
+    InMemoryDestination,
+)
 
 
 def handler(event, context):
@@ -34,10 +39,14 @@ def handler(event, context):
     ],
 )
 def test_out_of_range_settings_are_refused_with_aws_constraint(option, value, message):
-    """Out-of-range settings raise ConfigurationError quoting AWS's validation message."""
+    """Out-of-range settings raise ConfigurationError quoting AWS's validation message.
+
+    The type is right, the value is not: a ValueError, not a ConfigurationTypeError.
+    """
     with pytest.raises(ConfigurationError, match=message.replace("(", r"\(")) as info:
         AsyncInvoker(handler, **{option: value})
     assert option in str(info.value)
+    assert not isinstance(info.value, TypeError)
 
 
 def test_out_of_range_error_says_how_to_opt_out():
@@ -72,14 +81,39 @@ def test_aws_limits_false_still_refuses_nonsense():
     [
         ("maximum_retry_attempts", 1.0),
         ("maximum_retry_attempts", True),
+        ("maximum_retry_attempts", "2"),
+        ("maximum_event_age_in_seconds", None),
         ("timeout", "3"),
         ("memory_size", "128"),
+        ("function_name", 5),
+        ("retry_wait", 60),
+        ("metrics_hooks", [5]),
     ],
 )
 def test_wrong_types_are_refused(option, value):
-    """Settings of the wrong type are refused with their name and type."""
-    with pytest.raises(ConfigurationError, match=option):
+    """Settings of the wrong type are refused with their name, as ConfigurationTypeError.
+
+    Like a wrong-typed destination: a TypeError too, and still a ConfigurationError.
+    """
+    with pytest.raises(ConfigurationTypeError, match=option) as info:
         AsyncInvoker(handler, **{option: value})
+    assert isinstance(info.value, TypeError)
+    assert isinstance(info.value, ConfigurationError)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("maximum_retry_attempts", "2", "got str '2': pass the number 2, not the string '2'"),
+        ("timeout", "3", "got str '3': pass the number 3, not the string '3'"),
+        ("maximum_event_age_in_seconds", None, "a number of seconds or a timedelta, got None"),
+    ],
+)
+def test_wrong_type_messages_say_what_to_pass(option, value, message):
+    """A number written as a string is named as such; None reads as None, not NoneType."""
+    with pytest.raises(ConfigurationTypeError) as info:
+        AsyncInvoker(handler, **{option: value})
+    assert str(info.value).endswith(message)
 
 
 def test_durations_accept_timedelta():

@@ -15,6 +15,7 @@ from lambda_destinations import (
     AsyncInvoker,
     Condition,
     ConfigurationError,
+    ConfigurationTypeError,
     InMemoryDestination,
     LambdaContext,
 )
@@ -330,9 +331,19 @@ async def test_remaining_time_follows_the_virtual_clock(invoker_factory):
 
 
 def test_handler_that_is_not_callable_is_refused():
-    """A non-callable handler raises ConfigurationError naming it."""
-    with pytest.raises(ConfigurationError, match="handler must be callable, got str"):
+    """A non-callable handler raises ConfigurationTypeError (a TypeError) naming it."""
+    with pytest.raises(ConfigurationTypeError, match="handler must be callable, got int 5"):
+        AsyncInvoker(5)  # type: ignore[arg-type]
+
+
+def test_handler_named_by_a_string_says_to_pass_the_function_or_use_the_cli():
+    """A Lambda-style "module.function" string: pass the function, or run it by name."""
+    with pytest.raises(ConfigurationTypeError) as info:
         AsyncInvoker("handler.main")  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message.startswith("handler must be callable, got str 'handler.main': ")
+    assert "pass the function itself" in message
+    assert message.endswith("lambda-destinations invoke handler.main")
 
 
 def test_handler_without_arguments_is_refused():
@@ -343,6 +354,11 @@ def test_handler_without_arguments_is_refused():
 
 def _three(event, context, order):
     return order
+
+
+class _ThreeArgs:
+    def __call__(self, event, context, order):
+        return order
 
 
 def _three_and_more(event, context, order, *rest):
@@ -369,8 +385,26 @@ async def _three_async(event, context, order):
 )
 def test_handler_needing_arguments_lambda_never_passes_is_refused(handler, problem):
     """A handler needing more than (event, context) would fail every attempt: refused at once."""
-    with pytest.raises(ConfigurationError, match=re.escape(problem)):
+    with pytest.raises(ConfigurationTypeError, match=re.escape(problem)):
         AsyncInvoker(handler)
+
+
+@pytest.mark.parametrize(
+    ("handler", "name"),
+    [
+        (_three, "tests.test_runtime._three"),
+        (lambda a, b, c: None, "tests.test_runtime.<lambda>"),
+        (_ThreeArgs().__call__, "tests.test_runtime._ThreeArgs.__call__"),
+        (_ThreeArgs(), "tests.test_runtime._ThreeArgs instance"),
+    ],
+    ids=["function", "lambda", "method", "callable-object"],
+)
+def test_a_refused_handler_is_named_by_its_qualified_name_not_its_repr(handler, name):
+    """The message names module.qualname, as the code reads; no memory address."""
+    with pytest.raises(ConfigurationTypeError) as info:
+        AsyncInvoker(handler)
+    assert str(info.value).startswith(f"handler {name} requires 3 positional arguments")
+    assert " at 0x" not in str(info.value)
 
 
 @pytest.mark.parametrize(

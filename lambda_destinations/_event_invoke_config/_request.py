@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from attrs import frozen
 
-from lambda_destinations._exceptions import ConfigurationError
+from lambda_destinations._exceptions import ConfigurationError, ConfigurationTypeError
 from lambda_destinations._settings import constraint_violation, whole
 
 from ._errors import EventInvokeConfigError
@@ -167,7 +167,7 @@ def dead_letter_target(config: object) -> str | None:
     target = config.get("TargetArn")
     if target is not None and not isinstance(target, str):
         msg = f"DeadLetterConfig.TargetArn must be an ARN string, got {target!r}"
-        raise ConfigurationError(msg)
+        raise ConfigurationTypeError(msg)
     return target or None
 
 

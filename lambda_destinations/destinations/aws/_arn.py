@@ -11,7 +11,7 @@ from typing import Final
 
 from attrs import frozen
 
-from lambda_destinations._exceptions import ConfigurationError
+from lambda_destinations._exceptions import ConfigurationError, ConfigurationTypeError
 
 __all__ = ["Arn", "destination_config_invalid"]
 
@@ -54,7 +54,7 @@ class Arn:
         """Split *text*, or raise `ConfigurationError` saying what an ARN looks like."""
         if not isinstance(text, str):
             msg = f"{role}: the ARN must be a string, got {type(text).__name__} {text!r}"
-            raise ConfigurationError(msg)
+            raise ConfigurationTypeError(msg)
         found = _ARN.fullmatch(text)
         if found is None:
             msg = (

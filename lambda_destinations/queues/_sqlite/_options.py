@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import get_args
 
-from lambda_destinations._exceptions import ConfigurationError
+from lambda_destinations._exceptions import ConfigurationError, ConfigurationTypeError
 
 from ._schema import MINIMUM_SQLITE, Synchronous
 
@@ -56,7 +56,7 @@ def check_positive(name: str, value: float) -> None:
     """Refuse a *value* of seconds that is not a finite number above 0."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         msg = f"{name}={value!r} must be a number of seconds"
-        raise ConfigurationError(msg)
+        raise ConfigurationTypeError(msg)
     if not math.isfinite(value) or value <= 0:
         msg = f"{name}={value!r} must be a finite number of seconds above 0"
         raise ConfigurationError(msg)
