@@ -431,7 +431,19 @@ async def test_in_memory_destination_can_be_awaited(invoker_factory, in_memory_d
         ({"on_failure": lambda: None}, "cannot be called with one argument"),
         ({"dead_letter_queue": InMemoryDestination()}, "use InMemoryDeadLetterQueue()"),
         ({"on_success": InMemoryDeadLetterQueue()}, "use InMemoryDestination()"),
+        (
+            {"on_success": "arn:aws:sqs:us-east-1:123456789012:q"},
+            "on_success='arn:aws:sqs:us-east-1:123456789012:q' is an ARN, not a destination: "
+            "pass destination_from_arn('arn:aws:sqs:us-east-1:123456789012:q') from "
+            "lambda_destinations.destinations.aws",
+        ),
+        (
+            {"dead_letter_queue": "arn:aws:sqs:us-east-1:123456789012:dlq"},
+            "pass dead_letter_queue_from_arn('arn:aws:sqs:us-east-1:123456789012:dlq') from "
+            "lambda_destinations.destinations.aws",
+        ),
     ],
+    ids=["class", "no-argument", "destination-as-dlq", "dlq-as-destination", "arn", "dlq-arn"],
 )
 def test_destination_mistakes_are_caught_when_configured(options, message):
     """Common mistakes with destinations fail at configuration, saying what to pass instead.

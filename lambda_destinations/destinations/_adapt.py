@@ -50,6 +50,8 @@ def as_sender(target: object, role: str, *, owner: object = None) -> Sender | No
     """
     if target is None:
         return None
+    if isinstance(target, str) and target.startswith("arn:"):
+        raise ConfigurationTypeError(_arn_hint(target, role))
     if isinstance(target, type):
         msg = f"{role}={target.__name__} is a class: pass an instance, {target.__name__}()"
         raise ConfigurationTypeError(msg)
@@ -86,6 +88,15 @@ def as_sender(target: object, role: str, *, owner: object = None) -> Sender | No
     if has_send or _is_coroutine_function(send):
         return send  # type: ignore[no-any-return]
     return ThreadedSender(send)
+
+
+def _arn_hint(arn: str, role: str) -> str:
+    dead_letters = role == "dead_letter_queue"
+    factory = "dead_letter_queue_from_arn" if dead_letters else "destination_from_arn"
+    return (
+        f"{role}={arn!r} is an ARN, not a destination: pass {factory}({arn!r}) from "
+        "lambda_destinations.destinations.aws (the aws extra), which sends to it as Lambda does"
+    )
 
 
 def _is_coroutine_function(send: object) -> bool:
