@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from ._clock import Clock, SystemClock
 from ._context import LambdaContext
-from ._decorator import AsyncFunction
+from ._decorator import AsyncFunction, check_options
 from ._identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FunctionIdentity
 from ._invoker import AsyncInvoker
 from ._records import ExecutionRecord
@@ -147,6 +147,7 @@ def override_invoker(
     use it until the block ends. The block does not close it: join it inside the block. (The
     pytest fixture of the same name also closes it, and uses the test's virtual clock.)
     """
+    check_options(overrides, "override_invoker()")
     invoker = AsyncInvoker(function.__wrapped__, **{**function.options, **overrides})
     with _swapped_invoker(function, invoker):
         yield invoker

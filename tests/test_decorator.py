@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Coroutine
 from typing import Any, assert_type
 
@@ -9,11 +10,12 @@ import pytest
 from lambda_destinations import (
     AsyncFunction,
     AsyncInvoker,
+    ConfigurationTypeError,
     InMemoryDestination,
     InvokerClosedError,
     async_invoke,
 )
-from lambda_destinations.testing import VirtualClock
+from lambda_destinations.testing import VirtualClock, override_invoker
 
 received = InMemoryDestination()
 
@@ -77,6 +79,72 @@ def test_a_decorated_function_is_joined_and_closed_from_sync_code():
     assert double.close() == ()
     with pytest.raises(InvokerClosedError):
         double.invoke({})
+
+
+def test_invoking_a_closed_decorated_function_says_what_applies_to_it():
+    """The invoker's advice, create a new invoker, does not fit a decorated function.
+
+    The message says to close it once, at the end, and names override_invoker for tests.
+    """
+
+    @async_invoke
+    def handler(event):
+        return event
+
+    handler.close()
+    with pytest.raises(InvokerClosedError) as info:
+        handler.invoke({})
+    message = str(info.value)
+    assert "create a new invoker" not in message
+    assert "handler.close() or aclose() ran" in message
+    assert message.endswith("lambda_destinations.testing.override_invoker(handler)")
+
+
+def test_a_function_name_given_as_the_argument_says_to_use_function_name():
+    """@async_invoke("orders") reads as naming the function: the keyword is function_name=."""
+    with pytest.raises(ConfigurationTypeError) as info:
+        async_invoke("orders")  # type: ignore[call-overload]
+    assert str(info.value) == (
+        "async_invoke('orders'): the function's name is a keyword option: write "
+        "@async_invoke(function_name='orders')"
+    )
+    assert isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize(
+    ("option", "suggested"),
+    [
+        ("retries", "maximum_retry_attempts"),
+        ("max_age", "maximum_event_age_in_seconds"),
+        ("concurrency", "reserved_concurrency"),
+        ("timout", "timeout"),
+        ("on_sucess", "on_success"),
+    ],
+)
+def test_an_unknown_option_is_refused_when_the_decorator_is_built(option, suggested):
+    """async_invoke(retries=1) fails at once, not when applied, naming the nearest option."""
+    with pytest.raises(ConfigurationTypeError) as info:
+        async_invoke(**{option: 1})
+    assert str(info.value) == (
+        f"async_invoke() got an unknown keyword {option!r}: did you mean {suggested}=?"
+    )
+
+
+def test_an_unknown_option_with_no_near_name_lists_them_all():
+    """With nothing close, the message lists every keyword AsyncInvoker takes."""
+    with pytest.raises(ConfigurationTypeError, match="keyword options: function_name, "):
+        async_invoke(colour="red")
+
+
+def test_override_invoker_refuses_an_unknown_option_too():
+    """The testing helper takes the same options, checked the same way."""
+    with (
+        pytest.raises(
+            ConfigurationTypeError, match=re.escape("did you mean reserved_concurrency=?")
+        ),
+        override_invoker(send_email, concurrency=1),
+    ):
+        pass
 
 
 def test_type_checkers_see_the_wrapped_signature():

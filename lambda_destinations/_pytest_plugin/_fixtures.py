@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lambda_destinations._decorator import AsyncFunction
+from lambda_destinations._decorator import AsyncFunction, check_options
 from lambda_destinations._invoker import AsyncInvoker
 from lambda_destinations.destinations import InMemoryDeadLetterQueue, InMemoryDestination
 from lambda_destinations.testing import VirtualClock, _swapped_invoker
@@ -75,6 +75,7 @@ def override_invoker(
     with contextlib.ExitStack() as stack:
 
         def override(function: AsyncFunction[..., Any], /, **overrides: Any) -> AsyncInvoker:
+            check_options(overrides, "override_invoker()")
             options = {**function.options, "clock": virtual_clock, **overrides}
             invoker = invoker_factory(function.__wrapped__, **options)
             stack.enter_context(_swapped_invoker(function, invoker))
