@@ -158,6 +158,18 @@ def test_importing_the_library_loads_no_command_line_dependency(tmp_path):
             "env.py:handler",
             "[ERROR] KeyError: 'TABLE_NAME'",
         ),
+        (
+            {"five.py": "lambda_handler = 5\n"},
+            "five.lambda_handler",
+            "[ERROR] TypeError: Handler 'lambda_handler' on module 'five' is not callable, got "
+            "int 5: define it as a function taking (event, context) or (event)",
+        ),
+        (
+            {"three.py": "def lambda_handler(event, context, order):\n    return order\n"},
+            "three.py:lambda_handler",
+            "[ERROR] TypeError: handler three.lambda_handler requires 3 positional arguments: "
+            "Lambda passes only (event, context); give the others defaults",
+        ),
     ],
     ids=[
         "import-error",
@@ -168,12 +180,18 @@ def test_importing_the_library_loads_no_command_line_dependency(tmp_path):
         "malformed",
         "built-in-module",
         "module-raises",
+        "not-callable",
+        "three-arguments",
     ],
 )
 def test_handler_that_cannot_load_is_reported_as_lambda_does_and_exits_2(
     tmp_path, files, target, first_line
 ):
-    """Init errors carry Lambda's runtime type and exact message; nothing is invoked."""
+    """Init errors carry Lambda's runtime type and exact message; nothing is invoked.
+
+    A handler Lambda loads but cannot call fails every event on Lambda with a TypeError: it
+    is refused the same way, before the plan is printed, naming it without a memory address.
+    """
     for name, source in files.items():
         (tmp_path / name).write_text(source)
     result = run_cli(tmp_path, "invoke", target, "--on-success", "-")

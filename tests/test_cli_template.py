@@ -367,6 +367,20 @@ def _out_of_range(setting: str, value: int) -> str:
             [],
             "must be SQS or SNS",
         ),
+        (
+            "  OrdersFn:\n    Type: AWS::Serverless::Function\n",
+            "  OrdersFn:\n    Type: AWS::SQS::Queue\n",
+            [],
+            "template.yaml defines no Lambda function (no resource of Type "
+            "AWS::Serverless::Function or AWS::Lambda::Function): add one, or name the handler "
+            "as TARGET instead of --template",
+        ),
+        (
+            "  OrdersFn:\n    Type: AWS::Serverless::Function\n",
+            "  OrdersFn:\n    Type: AWS::SQS::Queue\n",
+            ["--function", "OrdersFn"],
+            "template.yaml defines no Lambda function",
+        ),
     ],
     ids=[
         "no-such-function",
@@ -389,6 +403,8 @@ def _out_of_range(setting: str, value: int) -> str:
         "malformed-handler",
         "several-functions",
         "dlq-type",
+        "no-function",
+        "no-function-named",
     ],
 )
 def test_template_problems_exit_2_with_one_line_naming_them(project, old, new, args, message):

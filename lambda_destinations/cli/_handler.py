@@ -19,6 +19,7 @@ from typing import Any, Final
 from attrs import frozen
 
 from lambda_destinations._exceptions import ConfigurationError, LambdaDestinationsError
+from lambda_destinations._runtime import call_style
 
 __all__ = ["HandlerInitError", "HandlerSpec", "load_handler"]
 
@@ -28,6 +29,8 @@ IMPORT_MODULE_ERROR: Final = "Runtime.ImportModuleError"
 USER_CODE_SYNTAX_ERROR: Final = "Runtime.UserCodeSyntaxError"
 HANDLER_NOT_FOUND: Final = "Runtime.HandlerNotFound"
 BUILT_IN_MODULE_CONFLICT: Final = "Runtime.BuiltInModuleConflict"
+#: What Lambda reports at every invocation of a handler it loaded but cannot call.
+NOT_CALLABLE: Final = "TypeError"
 
 _HERE: Final = os.path.dirname(__file__) + os.sep
 
@@ -130,7 +133,9 @@ def load_handler(spec: HandlerSpec) -> Callable[..., Any]:
     """Import the handler as Lambda's runtime does; raise `HandlerInitError` if it cannot.
 
     The code directory goes first on ``sys.path`` and stays there, since a handler may import
-    its own modules at call time.
+    its own modules at call time. A handler Lambda would load but fail to call at every event
+    (not callable, or needing more than ``(event, context)``) is refused here too, as a
+    ``TypeError``, what Lambda reports for each of those events.
     """
     directory = str(spec.directory)
     if directory not in sys.path:
@@ -158,11 +163,28 @@ def load_handler(spec: HandlerSpec) -> Callable[..., Any]:
     if spec.file is not None:
         _check_same_file(module, spec.file)
     try:
-        return getattr(module, fname)  # type: ignore[no-any-return]
+        handler = getattr(module, fname)
     except AttributeError:
         raise HandlerInitError(
             HANDLER_NOT_FOUND, f"Handler '{fname}' missing on module '{modname}'", []
         ) from None
+    _check_callable(handler, spec)
+    return handler  # type: ignore[no-any-return]
+
+
+def _check_callable(handler: object, spec: HandlerSpec) -> None:
+    try:
+        call_style(handler)
+    except ConfigurationError as e:
+        if callable(handler):
+            message = str(e)
+        else:
+            message = (
+                f"Handler '{spec.function}' on module '{spec.module}' is not callable, got "
+                f"{type(handler).__name__} {handler!r}: define it as a function taking "
+                "(event, context) or (event)"
+            )
+        raise HandlerInitError(NOT_CALLABLE, message, []) from None
 
 
 def _user_frames(error: BaseException) -> list[str]:

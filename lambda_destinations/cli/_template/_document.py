@@ -48,7 +48,14 @@ class Template:
         functions = [
             name for name in self.resources if self.kind(name) in (SAM_FUNCTION, LAMBDA_FUNCTION)
         ]
-        listed = ", ".join(functions) or "none"
+        if not functions:
+            msg = (
+                f"{self.source} defines no Lambda function (no resource of Type {SAM_FUNCTION} "
+                f"or {LAMBDA_FUNCTION}): add one, or name the handler as TARGET instead of "
+                "--template"
+            )
+            raise ConfigurationError(msg)
+        listed = ", ".join(functions)
         if function is None:
             if len(functions) == 1:
                 return functions[0]
