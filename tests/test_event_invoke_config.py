@@ -258,6 +258,62 @@ def test_refusals_carry_awss_code_and_message(destinations, request_json, code, 
         make(request_json, destinations)
     assert (refused.value.aws_error_code, refused.value.status_code) == (code, 400)
     assert str(refused.value) == message
+    assert refused.value.aws_message == message
+
+
+@pytest.mark.parametrize(
+    ("destinations_json", "hint"),
+    [
+        (
+            {"OnSuccess": {"Destination": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t"}},
+            "on_success: dynamodb is not a destination service; AWS sends records only to SQS, "
+            "SNS, EventBridge, Lambda and (on failure) S3",
+        ),
+        (
+            {"OnFailure": {"Destination": f"{QUEUE}.fifo"}},
+            "on_failure: a FIFO queue (its name ends in .fifo) cannot be a destination; use a "
+            "standard queue",
+        ),
+        (
+            {
+                "OnSuccess": {"Destination": "arn:aws:s3:::b"},
+                "OnFailure": {"Destination": "not-an-arn"},
+            },
+            "on_success: an S3 bucket takes on-failure records only; send successes elsewhere; "
+            "on_failure: 'not-an-arn' is not an ARN; a destination is the ARN of an SQS queue, "
+            "SNS topic, EventBridge event bus, Lambda function or (on failure) S3 bucket",
+        ),
+        (
+            {"OnFailure": {"Destination": f"{PREFIX}:bad name"}},
+            "on_failure: a Lambda function ARN is arn:aws:lambda:REGION:ACCOUNT:function:NAME, "
+            "with an optional :VERSION or :ALIAS; names take letters, digits, - and _",
+        ),
+    ],
+    ids=["unsupported-service", "fifo", "both", "bad-lambda-arn"],
+)
+def test_refused_destinations_say_why_beside_awss_exact_message(
+    destinations, destinations_json, hint
+):
+    """AWS gives no reason for these; the hint does, as an attribute and a traceback note.
+
+    str() stays AWS's message byte for byte, as boto3 shows it.
+    """
+    request = {"FunctionName": "orders", "DestinationConfig": destinations_json}
+    with pytest.raises(EventInvokeConfigError) as refused:
+        make(request, destinations)
+    error = refused.value
+    assert str(error) == error.aws_message
+    assert error.aws_message.endswith(" is invalid.")
+    assert error.hint == hint
+    assert error.__notes__ == [hint]
+
+
+def test_refusals_with_a_reason_of_their_own_carry_no_hint(destinations):
+    """AWS's message already says what is wrong: no hint and no note are added."""
+    with pytest.raises(EventInvokeConfigError) as refused:
+        make({"FunctionName": "orders"}, destinations)
+    assert refused.value.hint is None
+    assert not hasattr(refused.value, "__notes__")
 
 
 def test_a_refused_update_changes_nothing(destinations):

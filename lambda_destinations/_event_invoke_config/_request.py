@@ -132,25 +132,64 @@ def requested_settings(request: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_destinations(on_success: str | None, on_failure: str | None, function_arn: str) -> None:
-    """Refuse what AWS refuses: unknown services, S3 on success, the function itself."""
-    for role, arn in (("on_success", on_success), ("on_failure", on_failure)):
+    """Refuse what AWS refuses: unknown services, S3 on success, the function itself.
+
+    AWS's message is kept exact; the error's ``hint`` says why, which AWS does not.
+    """
+    roles = (("on_success", on_success), ("on_failure", on_failure))
+    for role, arn in roles:
         if arn is None:
             continue
         parts = arn.split(":")
-        service = parts[2] if len(parts) > 5 and parts[0] == "arn" else None
+        service = _service(arn)
         if service == "lambda":
             if not _LAMBDA_ARN.fullmatch(arn):
-                raise EventInvokeConfigError.invalid(f"The destination ARN {arn} is invalid.")
+                raise EventInvokeConfigError.invalid(
+                    f"The destination ARN {arn} is invalid.",
+                    f"{role}: a Lambda function ARN is "
+                    "arn:aws:lambda:REGION:ACCOUNT:function:NAME, with an optional :VERSION or "
+                    ":ALIAS; names take letters, digits, - and _",
+                )
             if parts[:7] == function_arn.split(":")[:7]:
                 raise EventInvokeConfigError.invalid(
                     "You can't specify the function as a destination for itself."
                 )
-        elif (
-            service not in _DESTINATION_SERVICES
-            or (service == "s3" and role == "on_success")
-            or (service in ("sqs", "sns") and arn.endswith(".fifo"))
-        ):
-            raise EventInvokeConfigError.invalid(_invalid_destinations(on_success, on_failure))
+        elif _unsupported(role, arn, service) is not None:
+            reasons = (
+                f"{each}: {reason}"
+                for each, given in roles
+                if given is not None and (reason := _unsupported(each, given, _service(given)))
+            )
+            raise EventInvokeConfigError.invalid(
+                _invalid_destinations(on_success, on_failure), "; ".join(reasons)
+            )
+
+
+def _service(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 5 and parts[0] == "arn" else None
+
+
+def _unsupported(role: str, arn: str, service: str | None) -> str | None:
+    # Why AWS refuses *arn* as the *role* destination, or None if it takes it.
+    if service is None:
+        return (
+            f"{arn!r} is not an ARN; a destination is the ARN of an SQS queue, SNS topic, "
+            "EventBridge event bus, Lambda function or (on failure) S3 bucket"
+        )
+    if service not in _DESTINATION_SERVICES:
+        return (
+            f"{service} is not a destination service; AWS sends records only to SQS, SNS, "
+            "EventBridge, Lambda and (on failure) S3"
+        )
+    if service == "s3" and role == "on_success":
+        return "an S3 bucket takes on-failure records only; send successes elsewhere"
+    if service in ("sqs", "sns") and arn.endswith(".fifo"):
+        kind = "queue" if service == "sqs" else "topic"
+        return (
+            f"a FIFO {kind} (its name ends in .fifo) cannot be a destination; use a standard {kind}"
+        )
+    return None
 
 
 def dead_letter_target(config: object) -> str | None:
