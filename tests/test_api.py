@@ -43,7 +43,7 @@ def module_imports(package: Path) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for module, path in names.items():
         here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
-        found = set()
+        found: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
