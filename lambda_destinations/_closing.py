@@ -258,12 +258,16 @@ class Lifecycle:
 
     def _stopped_waiting(self, why: str, started: float) -> None:
         left = len(self.pending_events())
+        said = f"{left} event(s) will not end, each listed below" if left else "no event is left"
+        elsewhere = self._queue.pending() - left
+        if elsewhere > 0:
+            said += f"; {elsewhere} stay in the shared queue for the processes that run it"
         logger.warning(
             "%s: closing; %s after %.0f s: %s",
             self.function_arn,
             why,
             self._clock.monotonic() - started,
-            f"{left} event(s) will not end, each listed below" if left else "no event is left",
+            said,
         )
 
     async def _report(self, started: float, until: str) -> None:
@@ -286,7 +290,16 @@ class Lifecycle:
     def _waiting_for(self) -> str:
         events = self.pending_events()
         due_in = self._queue.next_due_in() if isinstance(self._queue, DueTimes) else None
-        return _waiting_for(events, due_in, self._clock)
+        said = _waiting_for(events, due_in, self._clock)
+        # A shared queue counts what other processes hold: say so, or the wait looks stuck.
+        elsewhere = self._queue.pending() - len(events)
+        if elsewhere <= 0:
+            return said
+        more = (
+            f"{elsewhere} event(s) or outcome(s) in the shared queue, held or run by other "
+            "processes (drain_timeout=0, or aclose(timeout=0), closes without waiting for them)"
+        )
+        return more if not events else f"{said} and {more}"
 
     async def _stop(self) -> None:
         self.unfinished = self.pending_events()

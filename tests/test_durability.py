@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sqlite3
 import time
@@ -315,6 +316,36 @@ async def test_join_on_an_invoker_that_only_adds_events_waits_for_the_workers(tm
         assert sorted(ran) == [0, 1, 2]
         assert len(ok) == 3
         assert producer.pending == 0
+
+
+async def test_closing_an_invoker_that_only_adds_events_says_it_waits_for_other_processes(
+    tmp_path, caplog
+):
+    """A drain with nothing of its own to wait for names what it waits for: the shared file.
+
+    Without a worker it would look stuck ("waiting for the destination deliveries"); it says
+    how many events other processes hold, how to close without waiting, and what stays.
+    """
+    producer = AsyncInvoker(
+        always_fails,
+        function_name="f",
+        queue=SQLiteQueue(tmp_path / "q.db", consume=False),
+        clock=VirtualClock(),
+        drain_timeout=30,
+    )
+    with caplog.at_level(logging.INFO, logger="lambda_destinations"):
+        async with producer:
+            for n in range(3):
+                await producer.invoke({"n": n})
+    started, stopped = [r.getMessage() for r in caplog.records if "closing" in r.getMessage()]
+    assert (
+        "closing; waiting for 3 event(s) or outcome(s) in the shared queue, held or run by "
+        "other processes (drain_timeout=0, or aclose(timeout=0), closes without waiting for "
+        "them) to end, for at most 30 s"
+    ) in started
+    assert stopped.endswith(
+        "no event is left; 3 stay in the shared queue for the processes that run it"
+    )
 
 
 @pytest.mark.parametrize(
