@@ -29,8 +29,10 @@ from lambda_destinations import (
     JsonLinesDestination,
 )
 from lambda_destinations.queues import SQLiteQueue
+from lambda_destinations.queues.sqs import SQSQueue
 from lambda_destinations.testing import VirtualClock
 
+from .aws import REGION, MotoAws
 from .scripts import run_script, start_script
 
 # A bug that keeps the writer busy would freeze virtual time: the guard stops the test then.
@@ -402,6 +404,18 @@ WORKER = """
     from lambda_destinations.queues import SQLiteQueue
 
     config = json.loads(sys.argv[1])
+    if config.get("sqs"):
+        from lambda_destinations.queues.sqs import SQSQueue
+
+        queue = SQSQueue(
+            config["sqs"],
+            endpoint_url=config["endpoint"],
+            region_name="us-east-1",
+            lease_seconds=config["lease"],
+            wait_seconds=1,
+        )
+    else:
+        queue = SQLiteQueue("q.db", lease_seconds=config["lease"], poll_interval=0.05)
     records = JsonLinesDestination("records.jsonl")
 
 
@@ -448,7 +462,7 @@ WORKER = """
         invoker = AsyncInvoker(
             handler,
             function_name="worker",
-            queue=SQLiteQueue("q.db", lease_seconds=config["lease"], poll_interval=0.05),
+            queue=queue,
             aws_limits=False,
             timeout=600,
             retry_wait=tenacity.wait_fixed(config.get("wait", 1)),
@@ -477,9 +491,15 @@ ACCEPT_AND_DIE = """
         raise AssertionError("this process only accepts")
 
 
-    invoker = AsyncInvoker(
-        never, function_name="worker", queue=SQLiteQueue("q.db", consume=False)
-    )
+    if len(sys.argv) > 3:  # an SQS queue's URL and the endpoint
+        from lambda_destinations.queues.sqs import SQSQueue
+
+        queue = SQSQueue(
+            sys.argv[3], endpoint_url=sys.argv[4], region_name="us-east-1", consume=False
+        )
+    else:
+        queue = SQLiteQueue("q.db", consume=False)
+    invoker = AsyncInvoker(never, function_name="worker", queue=queue)
 
 
     def die(ids):
@@ -492,7 +512,7 @@ ACCEPT_AND_DIE = """
         await invoker.start()  # on this loop, not the background loop a thread would start
         # From a thread of a sync web framework, while the loop runs...
         ids = await asyncio.to_thread(lambda: [invoker.invoke({"n": n}).request_id for n in range(5)])
-        # ...then from async code; and die at once: only the awaits gave the writer time.
+        # ...then from async code; and die at once: only the awaits gave the queue time.
         ids += [(await invoker.invoke({"n": n})).request_id for n in range(5, 10)]
         die(ids)
 
@@ -720,3 +740,141 @@ def test_a_process_that_stalled_past_its_lease_delivers_nothing_of_the_event(tmp
     assert record.request_id == accepted
     assert record.response_payload["pid"] == second.pid
     assert [line["pid"] for line in log_lines(tmp_path, "attempt")] == [first.pid, second.pid]
+
+
+# -- an SQS queue shared by worker processes, killed with SIGKILL -------------------------------
+
+
+def accept_on_sqs(aws: MotoAws, queue_url: str, events: list[dict[str, Any]]) -> list[str]:
+    """Queue *events* in the SQS queue without running any of them; their request ids."""
+
+    async def main() -> list[str]:
+        queue = SQSQueue(
+            queue_url, endpoint_url=aws.endpoint_url, region_name=REGION, consume=False
+        )
+        invoker = AsyncInvoker(succeeds, function_name="worker", queue=queue)
+        await invoker.start()
+        ids = [(await invoker.invoke(event)).request_id for event in events]
+        await invoker.aclose(timeout=0)
+        return ids
+
+    return asyncio.run(main())
+
+
+def delayed(aws: MotoAws, queue_url: str) -> int:
+    """Messages SQS holds back for their delay (retry waits stored in the queue)."""
+    found = aws.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )
+    return int(found["Attributes"]["ApproximateNumberOfMessagesDelayed"])
+
+
+def test_events_accepted_on_sqs_just_before_a_sigkill_all_reach_their_outcome(
+    tmp_path, workers, aws
+):
+    """``invoke()`` answers only once SQS accepted the event: SIGKILL right after loses none.
+
+    As with a file: one process accepts from async code and from a thread beside its loop,
+    one from sync code with no loop, and each kills itself at once; a worker started
+    afterwards runs every event, once.
+    """
+    url, _ = aws.queue("accepted")
+    for mode in ("async", "sync"):
+        child = start_script(
+            tmp_path,
+            ACCEPT_AND_DIE,
+            str(tmp_path / f"{mode}.json"),
+            mode,
+            url,
+            aws.endpoint_url,
+            name="accept.py",
+        )
+        assert child.wait(60) == -signal.SIGKILL, (tmp_path / "accept.py.out").read_text()
+    accepted = [
+        *json.loads((tmp_path / "async.json").read_text()),
+        *json.loads((tmp_path / "sync.json").read_text()),
+    ]
+    assert len(set(accepted)) == 15
+
+    workers(sqs=url, endpoint=aws.endpoint_url)
+    wait_until(lambda: len(records(tmp_path)) >= 15, "15 records")
+    assert sorted(r.request_id for r in records(tmp_path)) == sorted(accepted)
+    assert sorted(line["id"] for line in log_lines(tmp_path, "attempt")) == sorted(accepted)
+
+
+def test_a_worker_on_sqs_killed_mid_attempt_mid_retry_wait_and_mid_delivery_is_resumed(
+    tmp_path, workers, aws
+):
+    """SIGKILL a worker on an SQS queue while it runs one event, waits to retry another, delivers a third.
+
+    The next worker runs the first again once the killed worker's 2 s lease ran out (its
+    count starts over at 1: the cut-off attempt was never stored); goes on with the second's
+    retries where they stopped (3 attempts in all, the last one there, RetriesExhausted with
+    count 3, the retry not before the 4 s wait stored in SQS); and runs the third again, since
+    SQS keeps no outcome: its record reaches the receiver at least once, from the new worker.
+    """
+    url, _ = aws.queue("crash")
+    sqs = {"sqs": url, "endpoint": aws.endpoint_url, "lease": 2}
+    running, waiting, delivering = accept_on_sqs(
+        aws, url, [{"block": True}, {"fail": True}, {"name": "delivered later"}]
+    )
+    first = workers(**sqs, block=True, block_delivery=True, wait=4)
+
+    def attempted(request_id: str) -> list[dict[str, Any]]:
+        return [line for line in log_lines(tmp_path, "attempt") if line["id"] == request_id]
+
+    wait_until(lambda: attempted(running), "the first attempt of the blocking event")
+    wait_until(lambda: delayed(aws, url), "the retry wait stored in SQS")
+    wait_until(
+        lambda: [line for line in log_lines(tmp_path, "delivering") if line["id"] == delivering],
+        "the delivery of the third event",
+    )
+    first.kill()
+    assert first.wait(30) == -signal.SIGKILL
+
+    second = workers(**sqs)
+    wait_until(
+        lambda: {r.request_id for r in records(tmp_path)} >= {running, waiting, delivering},
+        "three records",
+    )
+    ended = {r.request_id: r for r in records(tmp_path)}
+    assert (ended[running].condition, ended[running].approximate_invoke_count) == (
+        Condition.SUCCESS,
+        1,
+    )
+    assert (ended[waiting].condition, ended[waiting].approximate_invoke_count) == (
+        Condition.RETRIES_EXHAUSTED,
+        3,
+    )
+    assert ended[delivering].response_payload == {"name": "delivered later", "pid": second.pid}
+
+    def ran_in(request_id: str) -> list[bool]:
+        return [line["pid"] == first.pid for line in attempted(request_id)]
+
+    assert ran_in(running) == [True, False]
+    assert ran_in(delivering) == [True, False]
+    retries = ran_in(waiting)
+    assert len(retries) == 3
+    assert (retries[0], retries[-1]) == (True, False)
+    times = [line["at"] for line in attempted(waiting)]
+    assert times[1] >= times[0] + 4 - 0.01  # the stored 4 s wait held across the kill
+
+
+def test_worker_processes_sharing_an_sqs_queue_attempt_each_event_once(tmp_path, workers, aws):
+    """Three worker processes on one SQS queue: every event runs once, in one of them.
+
+    Leases are long (30 s) and attempts short, so no lease runs out: no event may run twice.
+    Each worker receives at most its free workers plus 10 events ahead, so the 60 events
+    spread over more than one process.
+    """
+    url, _ = aws.queue("shared")
+    for _ in range(3):
+        workers(sqs=url, endpoint=aws.endpoint_url, lease=30, concurrency=2)
+    wait_until(lambda: len(log_lines(tmp_path, "ready")) == 3, "three workers")
+    accepted = accept_on_sqs(aws, url, [{"n": n, "sleep": 0.02} for n in range(60)])
+
+    wait_until(lambda: len(records(tmp_path)) >= 60, "60 records")
+    assert sorted(r.request_id for r in records(tmp_path)) == sorted(accepted)
+    attempts = log_lines(tmp_path, "attempt")
+    assert sorted(line["id"] for line in attempts) == sorted(accepted)
+    assert len({line["pid"] for line in attempts}) >= 2

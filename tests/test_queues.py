@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,22 +32,37 @@ from lambda_destinations.queues import (
     MemoryQueue,
     SQLiteQueue,
 )
+from lambda_destinations.queues.sqs import SQSQueue
 from lambda_destinations.testing import VirtualClock
+
+from .aws import REGION
 
 # A backend bug that keeps a thread busy would freeze virtual time: the guard stops the test.
 pytestmark = pytest.mark.lambda_destinations(wall_timeout=60)
 
-#: Backend name → a factory taking pytest's tmp_path. Durable backends add themselves here.
-BACKENDS: dict[str, Callable[[Any], EventQueue]] = {
-    "memory": lambda tmp_path: MemoryQueue(),
-    "sqlite": lambda tmp_path: SQLiteQueue(tmp_path / "q.db"),
+_queue_names = itertools.count()
+
+
+def sqs_queue(request: pytest.FixtureRequest) -> SQSQueue:
+    """A new SQS queue on the moto server (emptied before each test)."""
+    aws = request.getfixturevalue("aws")
+    url, _ = aws.queue(f"suite-{next(_queue_names)}")
+    return SQSQueue(url, endpoint_url=aws.endpoint_url, region_name=REGION)
+
+
+#: Backend name → a factory taking the test's request (for the fixtures it needs). Durable
+#: backends add themselves here.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], EventQueue]] = {
+    "memory": lambda request: MemoryQueue(),
+    "sqlite": lambda request: SQLiteQueue(request.getfixturevalue("tmp_path") / "q.db"),
+    "sqs": sqs_queue,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def make_queue(request: pytest.FixtureRequest, tmp_path: Any) -> Callable[[], EventQueue]:
+def make_queue(request: pytest.FixtureRequest) -> Callable[[], EventQueue]:
     """A factory of fresh queues of one backend."""
-    return lambda: BACKENDS[request.param](tmp_path)
+    return lambda: BACKENDS[request.param](request)
 
 
 class Taker:

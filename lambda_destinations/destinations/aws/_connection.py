@@ -51,6 +51,7 @@ class AwsConnection:
         region_name: str | None = None,
         botocore_config: Any = None,
         max_threads: int = DEFAULT_MAX_THREADS,
+        read_timeout: float = _READ_TIMEOUT,
     ) -> None:
         if not isinstance(max_threads, int) or max_threads < 1:
             msg = f"max_threads={max_threads!r} must be a positive number of threads"
@@ -69,6 +70,7 @@ class AwsConnection:
         self.region_name = region_name
         self._botocore_config = botocore_config
         self.max_threads = max_threads
+        self._read_timeout = read_timeout
         self._made: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._threads: HandlerThreads | None = None
@@ -100,7 +102,7 @@ class AwsConnection:
         config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=_CONNECT_TIMEOUT,
-            read_timeout=_READ_TIMEOUT,
+            read_timeout=self._read_timeout,
             max_pool_connections=self.max_threads,
         )
         if self._botocore_config is not None:
@@ -111,6 +113,13 @@ class AwsConnection:
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run *fn(*args)* in one of the bounded threads without blocking the event loop."""
+        return await self.run(fn, *args)
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Start *fn(*args)* in one of the bounded threads; its future on the running loop.
+
+        For callers that follow many calls with callbacks rather than a task each.
+        """
         threads = self._threads
         if threads is None:
             with self._lock:
@@ -119,7 +128,7 @@ class AwsConnection:
                     threads = self._threads = HandlerThreads(
                         self.max_threads, name="lambda_destinations-aws"
                     )
-        return await asyncio.get_running_loop().run_in_executor(threads, fn, *args)
+        return asyncio.get_running_loop().run_in_executor(threads, fn, *args)
 
     def close(self) -> None:
         """Let the threads go once their calls end; the next call starts new ones."""

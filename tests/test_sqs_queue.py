@@ -1,0 +1,331 @@
+"""What only the SQS backend does: its messages, its limits, its leases, its settings.
+
+The behaviours every backend shares run in test_queues.py, and the crash tests with worker
+processes in test_durability.py. Here, invokers on a `SQSQueue` talk to moto's server
+over HTTP, with real boto3 clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import pytest
+import tenacity
+from lambda_destinations import (
+    AsyncInvoker,
+    ConfigurationError,
+    InMemoryDestination,
+    RequestEntityTooLargeError,
+)
+from lambda_destinations.queues.sqs import SQSQueue
+from lambda_destinations.testing import VirtualClock
+
+from .aws import DEADLINE, REGION, MotoAws
+from .scripts import run_script
+
+pytestmark = pytest.mark.lambda_destinations(wall_timeout=60)
+
+
+def sqs(aws: MotoAws, url: str, **options: Any) -> SQSQueue:
+    return SQSQueue(url, endpoint_url=aws.endpoint_url, region_name=REGION, **options)
+
+
+def counts(aws: MotoAws, url: str) -> dict[str, int]:
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    found = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)
+    return {name: int(value) for name, value in found["Attributes"].items()}
+
+
+def succeeds(event: Any) -> Any:
+    return event
+
+
+async def until(check: Any) -> None:
+    """Let the loop run until *check()* is true, or fail after a generous deadline."""
+    deadline = time.monotonic() + DEADLINE
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {DEADLINE:g} s")
+        await asyncio.sleep(0.01)
+
+
+def producer(aws: MotoAws, url: str, clock: VirtualClock) -> AsyncInvoker:
+    """An invoker that only sends events; closing, it does not wait for anyone to run them."""
+    queue = sqs(aws, url, consume=False)
+    return AsyncInvoker(succeeds, queue=queue, clock=clock, drain_timeout=0)
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+async def test_an_events_message_is_its_state_then_its_payload(aws):
+    """The message: one header line of JSON with the event's state, then the payload as sent.
+
+    Nothing else rides along (no message attributes); the documented format.
+    """
+    url, _ = aws.queue("format")
+    async with producer(aws, url, VirtualClock()) as sending:
+        accepted = await sending.invoke(b'{"order": 42}')
+    (message,) = aws.receive(url)
+    head, body = message["Body"].split("\n", 1)
+    header = json.loads(head)
+    assert body == '{"order": 42}'
+    assert header.pop("lambda_destinations") == 1
+    assert header.pop("request_id") == accepted.request_id
+    assert isinstance(header.pop("accepted_at"), float)
+    assert header == {}
+    assert "MessageAttributes" not in message
+
+
+async def test_a_payload_sqs_cannot_carry_as_text_goes_base64_and_round_trips(aws):
+    """U+FFFF is valid JSON text but not SQS text: that body is base64-encoded, the other not.
+
+    The handler gets both payloads, and the records carry them byte for byte as sent.
+    """
+    url, _ = aws.queue("unicode")
+    clock = VirtualClock()
+    payloads = ['{"s": "\uffff"}'.encode(), '{"s": "caf\u00e9 \U0001f600"}'.encode()]
+    async with producer(aws, url, clock) as sending:
+        for payload in payloads:
+            await sending.invoke(payload)
+    raw = aws.receive(url, 2)
+    encodings = sorted(json.loads(m["Body"].split("\n", 1)[0]).get("encoding", "") for m in raw)
+    assert encodings == ["", "base64"]
+    for message in raw:  # back to the queue at once, for the worker
+        aws.client("sqs").change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+
+    seen: list[Any] = []
+    ok = InMemoryDestination()
+    worker = AsyncInvoker(seen.append, queue=sqs(aws, url), clock=clock, on_success=ok)
+    async with worker:
+        await worker.join(timeout=60)
+    assert sorted(json.dumps(event) for event in seen) == sorted(
+        json.dumps(json.loads(payload)) for payload in payloads
+    )
+    assert sorted(r.request_payload_json.encode() for r in ok.records) == sorted(payloads)
+
+
+async def test_an_event_too_large_for_an_sqs_message_is_refused_at_invoke(aws):
+    """A payload within Lambda's 1 MB but too large for one SQS message with its state.
+
+    ``invoke()`` raises RequestEntityTooLargeError (AWS's 413) naming the limit and what to
+    do; nothing is queued and ``join()`` returns at once.
+    """
+    url, _ = aws.queue("large")
+    invoker = AsyncInvoker(succeeds, queue=sqs(aws, url), clock=VirtualClock())
+    async with invoker:
+        with pytest.raises(RequestEntityTooLargeError, match="an SQS message holds at most"):
+            invoker.invoke(b'"' + b"x" * 1_048_000 + b'"')
+        await invoker.join(timeout=60)
+        assert invoker.pending == 0
+    assert counts(aws, url)["ApproximateNumberOfMessages"] == 0
+
+
+async def test_a_message_the_library_did_not_write_is_left_in_the_queue_and_logged(aws, caplog):
+    """A foreign message is not run: it is hidden for hours at a time and logged once, at ERROR."""
+    url, _ = aws.queue("foreign")
+    aws.client("sqs").send_message(QueueUrl=url, MessageBody="hello")
+    ran: list[Any] = []
+    clock = VirtualClock()
+    invoker = AsyncInvoker(ran.append, queue=sqs(aws, url), clock=clock, drain_timeout=0)
+    with caplog.at_level(logging.ERROR, logger="lambda_destinations"):
+        async with invoker, clock.timeout(60):
+            while "was not written by lambda_destinations" not in caplog.text:
+                await clock.sleep(0.1)
+    assert ran == []
+    assert counts(aws, url)["ApproximateNumberOfMessagesNotVisible"] == 1
+
+
+# -- leases and waits, in real time -------------------------------------------------------------
+
+
+async def test_an_attempt_longer_than_its_lease_keeps_its_message_and_runs_once(aws):
+    """A 3 s attempt on a 1 s lease: the lease is extended while it runs.
+
+    Two invokers share the queue; whichever received the event, the other never gets its
+    message back: one call of the handler, one record.
+    """
+    url, _ = aws.queue("long")
+    calls: list[str] = []
+    ok = InMemoryDestination()
+
+    async def long(event: Any) -> str:
+        calls.append(event["id"])
+        await asyncio.sleep(3)
+        return "done"
+
+    def invoker() -> AsyncInvoker:
+        queue = sqs(aws, url, lease_seconds=1, wait_seconds=1)
+        return AsyncInvoker(long, queue=queue, timeout=10, aws_limits=False, on_success=ok)
+
+    async with invoker() as first, invoker():
+        await first.invoke({"id": "once"})
+        await first.join(timeout=DEADLINE)
+    assert calls == ["once"]
+    assert len(ok) == 1
+
+
+async def test_a_message_received_before_its_not_before_time_is_never_run_early(aws):
+    """A retry's message received 3 s early (SQS delays at most 900 s) goes back, then runs.
+
+    The message is written as the library writes a retry whose wait was longer than SQS's
+    delay; the invoker puts it back in SQS for the rest of the wait and runs it once due.
+    """
+    url, _ = aws.queue("early")
+    not_before = time.time() + 3
+    header = {
+        "lambda_destinations": 1,
+        "request_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "accepted_at": time.time(),
+        "attempts": 1,
+        "not_before": not_before,
+    }
+    aws.client("sqs").send_message(QueueUrl=url, MessageBody=f"{json.dumps(header)}\n{{}}")
+    ran: list[float] = []
+    invoker = AsyncInvoker(
+        lambda event: ran.append(time.time()), queue=sqs(aws, url, wait_seconds=1)
+    )
+    async with invoker:
+        await invoker.join(timeout=DEADLINE)
+    assert len(ran) == 1
+    assert ran[0] >= not_before
+
+
+async def test_a_retry_wait_longer_than_sqs_delays_stays_in_the_queue(aws):
+    """A 1,000 s retry wait on the system clock: the message waits in SQS, delayed.
+
+    The closing invoker reports the event waiting to retry; the message is in the queue,
+    held back (SQS's longest delay, 900 s, then its not-before time).
+    """
+    url, _ = aws.queue("wait")
+
+    def fails(event: Any) -> None:
+        raise ValueError("planned failure")
+
+    queue = sqs(aws, url, wait_seconds=1)
+    invoker = AsyncInvoker(
+        fails, queue=queue, retry_wait=tenacity.wait_fixed(1000), drain_timeout=0
+    )
+    async with invoker:
+        accepted = await invoker.invoke({})
+        await until(lambda: [u.state for u in invoker.pending_events()] == ["waiting to retry"])
+        report = invoker.pending_events()
+    assert [(u.request_id, u.state, u.attempts) for u in report] == [
+        (accepted.request_id, "waiting to retry", 1)
+    ]
+    assert counts(aws, url) == {
+        "ApproximateNumberOfMessages": 0,
+        "ApproximateNumberOfMessagesNotVisible": 0,
+        "ApproximateNumberOfMessagesDelayed": 1,
+    }
+
+
+# -- counting ---------------------------------------------------------------------------------
+
+
+async def test_join_on_an_invoker_that_only_sends_waits_for_the_workers(aws):
+    """``consume=False``: the invoker runs nothing; ``pending`` counts the whole queue.
+
+    So its ``join()`` returns once another invoker on the queue ran every event.
+    """
+    url, _ = aws.queue("join")
+    clock = VirtualClock()
+    ran: list[int] = []
+
+    def never_here(event: Any) -> None:
+        raise AssertionError("a consume=False invoker ran an event")
+
+    async def worker_handler(event: Any) -> None:
+        await asyncio.sleep(2)
+        ran.append(event["n"])
+
+    producer = AsyncInvoker(never_here, queue=sqs(aws, url, consume=False), clock=clock)
+    worker = AsyncInvoker(worker_handler, queue=sqs(aws, url), clock=clock, reserved_concurrency=1)
+    async with producer, worker:
+        for n in range(3):
+            await producer.invoke({"n": n})
+        assert producer.pending == 3
+        await producer.join(timeout=600)
+        assert sorted(ran) == [0, 1, 2]
+        assert producer.pending == 0
+
+
+# -- settings and imports ---------------------------------------------------------------------
+
+URL = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "message"),
+    [
+        ("orders", {}, "is not a queue URL"),
+        (URL + ".fifo", {}, "needs a standard queue"),
+        (
+            URL,
+            {"wait_seconds": 21},
+            "wait_seconds=21 must be a finite number of seconds from 0 to 20",
+        ),
+        (URL, {"wait_seconds": 1.5}, "wait_seconds=1.5 must be a whole number of seconds"),
+        (URL, {"lease_seconds": 0}, "lease_seconds=0 must be a finite number of seconds from 1"),
+        (URL, {"poll_interval": 0}, "poll_interval=0 must be a finite number of seconds above 0"),
+        (URL, {"read_ahead": -1}, "read_ahead=-1 must be a whole number, 0 or more"),
+        (URL, {"client": object(), "endpoint_url": "http://x"}, "either client= or"),
+        (URL, {"client": object()}, "is not a boto3 client"),
+    ],
+)
+def test_bad_settings_are_refused_saying_what_to_pass(url, options, message):
+    """Each setting is checked when the queue is made, with a message naming the fix."""
+    with pytest.raises(ConfigurationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        SQSQueue(url, **options)
+
+
+def test_importing_the_queues_does_not_load_boto3(tmp_path):
+    """Neither ``lambda_destinations.queues`` nor making an SQSQueue loads boto3 or botocore.
+
+    ``SQSQueue`` is there too, loaded on first use; boto3 loads on the queue's first call.
+    """
+    result = run_script(
+        tmp_path,
+        f"""
+        import sys
+        import lambda_destinations.queues
+        assert "boto3" not in sys.modules and "botocore" not in sys.modules, "queues"
+        assert "lambda_destinations.queues.sqs" not in sys.modules, "sqs module"
+        from lambda_destinations.queues import SQSQueue
+        SQSQueue({URL!r})
+        assert "boto3" not in sys.modules and "botocore" not in sys.modules, "queue made"
+        print("ok")
+        """,
+    )
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+async def test_an_invoke_from_another_thread_returns_once_sqs_accepted_it(aws):
+    """A sync caller's ``invoke()`` (a thread beside the loop) returns after the send.
+
+    The message is in the queue as soon as the call returned.
+    """
+    url, _ = aws.queue("thread")
+    invoker = producer(aws, url, VirtualClock())
+    seen: list[dict[str, int]] = []
+
+    def from_a_thread() -> None:
+        invoker.invoke({"n": 1})
+        seen.append(counts(aws, url))
+
+    async with invoker:
+        thread = threading.Thread(target=from_a_thread)
+        thread.start()
+        await asyncio.to_thread(thread.join)
+    assert seen[0]["ApproximateNumberOfMessages"] == 1
