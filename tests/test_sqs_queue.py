@@ -261,6 +261,26 @@ async def test_join_on_an_invoker_that_only_sends_waits_for_the_workers(aws):
         assert producer.pending == 0
 
 
+async def test_a_workers_join_follows_an_event_another_process_sent(aws):
+    """A worker runs an event a producer sent; its ``join()`` right after returns once SQS is empty.
+
+    The worker's ``pending`` rose when it received a message it did not send, and stays up
+    until SQS counts the queue empty (about a second later, on the system clock): the worker
+    tells the invoker when it rose, so that ``join()`` waits for that count instead of
+    spinning on the loop the count needs.
+    """
+    url, _ = aws.queue("follow")
+    ran: list[Any] = []
+    sending = AsyncInvoker(succeeds, queue=sqs(aws, url, consume=False), drain_timeout=0)
+    worker = AsyncInvoker(ran.append, queue=sqs(aws, url, wait_seconds=1))
+    async with sending, worker:
+        await sending.invoke({"n": 1})
+        await until(lambda: ran)
+        await worker.join(timeout=DEADLINE)
+        assert worker.pending == 0
+    assert ran == [{"n": 1}]
+
+
 # -- settings and imports ---------------------------------------------------------------------
 
 URL = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"

@@ -221,6 +221,10 @@ class Receiver:
                 counted = shared.count.received(request_id)
         lease = Lease(message, state, until, time.monotonic(), counted)
         holdings.held[request_id] = lease
+        if not counted:
+            # Sent by another process since SQS last counted: ``pending()`` may have risen,
+            # and ``join()`` must wait for it rather than find its wait already over.
+            shared.changed()
         if not_before is not None and self._hold(lease, not_before):
             return
         holdings.waits.pop(request_id, None)
