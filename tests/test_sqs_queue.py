@@ -132,6 +132,29 @@ async def test_an_event_too_large_for_an_sqs_message_is_refused_at_invoke(aws):
     assert counts(aws, url)["ApproximateNumberOfMessages"] == 0
 
 
+async def test_the_queues_own_smaller_message_limit_refuses_an_event_sent_right_after_start(aws):
+    """A queue made with a smaller ``MaximumMessageSize`` (4 KiB): the limit is the queue's.
+
+    The limit is read with the queue's first count, which the first sends wait for: an
+    event invoked before that answer is still refused with AWS's 413, not sent to be turned
+    down by SQS; once it is known, ``invoke()`` refuses at once. A small event goes through.
+    """
+    url = aws.client("sqs").create_queue(
+        QueueName="small", Attributes={"MaximumMessageSize": "4096"}
+    )["QueueUrl"]
+    big = {"pad": "x" * 3500}  # fits SQS's 4 KiB, but leaves no room for a retry's state
+    ok = InMemoryDestination()
+    invoker = AsyncInvoker(succeeds, queue=sqs(aws, url), clock=VirtualClock(), on_success=ok)
+    async with invoker:
+        with pytest.raises(RequestEntityTooLargeError, match="holds at most 4096 bytes"):
+            await invoker.invoke(big)  # before the first count answered
+        with pytest.raises(RequestEntityTooLargeError, match="holds at most 4096 bytes"):
+            invoker.invoke(big)  # refused before anything is sent
+        small = await invoker.invoke({"pad": "x" * 100})
+        await invoker.join(timeout=60)
+    assert [r.request_id for r in ok.records] == [small.request_id]
+
+
 async def test_a_message_the_library_did_not_write_is_left_in_the_queue_and_logged(aws, caplog):
     """A foreign message is not run: it is hidden for hours at a time and logged once, at ERROR."""
     url, _ = aws.queue("foreign")

@@ -27,7 +27,8 @@ class Batcher(Generic[I, R]):
 
     *start* runs ``run(entries)`` in a thread and answers its future on the loop; *broken*
     turns an exception *run* raised (a bug: calls return failures as values) into each
-    entry's result.
+    entry's result. *refuse*, if given, looks at each entry (and its size) as it is about to
+    go out: a result it returns is the entry's, and the entry is not sent.
     """
 
     __slots__ = (
@@ -38,6 +39,7 @@ class Batcher(Generic[I, R]):
         "_max_in_flight",
         "_paused",
         "_pending",
+        "_refuse",
         "_run",
         "_scheduled",
         "_start",
@@ -52,8 +54,10 @@ class Batcher(Generic[I, R]):
         *,
         max_in_flight: int,
         max_bytes: int | None = None,
+        refuse: Callable[[I, int], R | None] | None = None,
     ) -> None:
         self._run = run
+        self._refuse = refuse
         self._broken = broken
         self._start = start
         self._loop = loop
@@ -105,14 +109,21 @@ class Batcher(Generic[I, R]):
             callbacks: list[Callable[[R], None]] = []
             total = 0
             limit = self._max_bytes
+            refuse = self._refuse
             while pending and len(entries) < BATCH:
                 entry, size, done = pending[0]
                 if limit is not None and entries and total + size > limit:
                     break
                 pending.popleft()
+                refused = None if refuse is None else refuse(entry, size)
+                if refused is not None:
+                    done(refused)
+                    continue
                 entries.append(entry)
                 callbacks.append(done)
                 total += size
+            if not entries:
+                continue
             self._in_flight += 1
             future = self._start(self._run, entries)
             future.add_done_callback(lambda f, c=callbacks: self._finished(f, c))  # type: ignore[misc]

@@ -18,7 +18,7 @@ from lambda_destinations.queues._state import EventState
 
 from ._messages import STATE_ROOM, base64_needed, encode, size
 from ._receiving import Receiver
-from ._shared import Shared
+from ._shared import TOO_LARGE, Shared
 
 __all__ = ["Sender", "Sent"]
 
@@ -77,13 +77,19 @@ class Sender:
         shared = self._shared
         holdings = shared.holdings
         owner = shared.owner
-        if holdings.unsent.pop(request_id, None) is not None and generation == shared.generation:
+        state = holdings.unsent.pop(request_id, None)
+        if state is not None and generation == shared.generation:
             if failure is None:
                 early = request_id in holdings.early
                 if early:
                     holdings.early.discard(request_id)
                 shared.count.sent(request_id, received=early)
                 self._receiver.news()
+            elif failure.code == TOO_LARGE:
+                # Accepted before the queue's own limit was known; refused before sending.
+                sent.error = self._too_large(state, size(encode(state)))
+                logger.error("%r: event %s is not queued: %s", owner, request_id, sent.error)
+                shared.changed()
             else:
                 logger.error(
                     "%r: SQS did not accept event %s: %s: %s (AWS request id %s); it is not queued",

@@ -25,9 +25,9 @@ from ._batcher import Batcher
 from ._calls import Calls
 from ._count import QueueCount
 from ._lease import Holdings
-from ._messages import MAX_VISIBILITY, MESSAGE_LIMIT
+from ._messages import MAX_VISIBILITY, MESSAGE_LIMIT, STATE_ROOM
 
-__all__ = ["HIDE", "SLACK", "Shared", "ignore", "result"]
+__all__ = ["HIDE", "SLACK", "TOO_LARGE", "Shared", "ignore", "result"]
 
 T = TypeVar("T")
 
@@ -38,6 +38,8 @@ _AHEAD_GRACE_MAX: Final = 5.0
 _IN_FLIGHT: Final = 2
 #: A message this library cannot read is hidden this long each time it is received.
 HIDE: Final = MAX_VISIBILITY // 2
+#: The code of a send refused here: the message exceeds the queue's limit less `STATE_ROOM`.
+TOO_LARGE: Final = "RequestEntityTooLargeException"
 #: Epoch seconds resolve about 0.24 us: a due time this close counts as reached.
 SLACK: Final = 1e-5
 
@@ -151,7 +153,13 @@ class Shared:
             return failure_from_exception(error)
 
         self.puts: Batcher[tuple[str, int], Failure | None] = Batcher(
-            calls.send, start, loop, broken, max_in_flight=_IN_FLIGHT, max_bytes=MESSAGE_LIMIT
+            calls.send,
+            start,
+            loop,
+            broken,
+            max_in_flight=_IN_FLIGHT,
+            max_bytes=MESSAGE_LIMIT,
+            refuse=self._too_large,
         )
         self.resends: Batcher[
             tuple[str, int, tuple[str, ...]], tuple[Failure | None, Failure | None]
@@ -169,6 +177,13 @@ class Shared:
         self.changes: Batcher[tuple[str, int], Failure | None] = Batcher(
             calls.change_visibility, start, loop, broken, max_in_flight=_IN_FLIGHT
         )
+
+    def _too_large(self, _: tuple[str, int], size: int) -> Failure | None:
+        # A send about to go out, checked again: the first count may have found the queue's
+        # own limit smaller than SQS's since the event was accepted.
+        if size <= self.limit - STATE_ROOM:
+            return None
+        return Failure.local(TOO_LARGE, f"the message is {size} bytes")
 
     def end(self) -> None:
         """The queue stops: callbacks of calls started before do nothing from now on."""
