@@ -25,7 +25,7 @@ from lambda_destinations import (
 from lambda_destinations.queues.sqs import SQSQueue
 from lambda_destinations.testing import VirtualClock
 
-from .aws import DEADLINE, REGION, MotoAws
+from .aws import DEADLINE, REGION, MotoAws, wait_for
 from .scripts import run_script
 
 pytestmark = pytest.mark.lambda_destinations(wall_timeout=60)
@@ -155,6 +155,47 @@ async def test_the_queues_own_smaller_message_limit_refuses_an_event_sent_right_
     assert [r.request_id for r in ok.records] == [small.request_id]
 
 
+async def test_a_retrys_message_carries_its_attempts_last_error_and_not_before_time(aws):
+    """After a failed attempt, the event's new message holds its state for any process.
+
+    The request id and acceptance time as before, the attempt count (1), the last error
+    (type and message), and the not-before time of the 600 s retry wait. Closed with a drain
+    timeout of 0, the invoker gives the message back to the queue, where it is read here.
+    """
+    url, _ = aws.queue("retry-state")
+    clock = VirtualClock()
+
+    def fails(event: Any) -> None:
+        raise ValueError("planned failure")
+
+    queue = sqs(aws, url)
+    invoker = AsyncInvoker(
+        fails, queue=queue, clock=clock, retry_wait=tenacity.wait_fixed(600), drain_timeout=0
+    )
+    async with invoker:
+        accepted = await invoker.invoke({"n": 1})
+        began = clock.now().timestamp()
+        async with clock.timeout(60):
+            while [u.state for u in invoker.pending_events()] != ["waiting to retry"]:
+                await clock.sleep(0.1)
+
+    def given_back() -> bool:
+        found = counts(aws, url)
+        return found["ApproximateNumberOfMessages"] == 1 and sum(found.values()) == 1
+
+    wait_for(given_back, "the retry's message alone in the queue, visible")
+    (message,) = aws.receive(url)
+    head, body = message["Body"].split("\n", 1)
+    header = json.loads(head)
+    assert json.loads(body) == {"n": 1}
+    assert header["request_id"] == accepted.request_id
+    assert header["attempts"] == 1
+    assert header["accepted_at"] <= began
+    assert json.loads(header["error"])["errorType"] == "ValueError"
+    assert header["error_message"] == "planned failure"
+    assert began + 600 <= header["not_before"] < began + 601
+
+
 async def test_a_message_the_library_did_not_write_is_left_in_the_queue_and_logged(aws, caplog):
     """A foreign message is not run: it is hidden for hours at a time and logged once, at ERROR."""
     url, _ = aws.queue("foreign")
@@ -252,6 +293,113 @@ async def test_a_retry_wait_longer_than_sqs_delays_stays_in_the_queue(aws):
         "ApproximateNumberOfMessagesNotVisible": 0,
         "ApproximateNumberOfMessagesDelayed": 1,
     }
+
+
+# -- API calls: batches under load, long polls when idle ------------------------------------
+
+
+def recording_client(aws: MotoAws) -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
+    """A boto3 SQS client at moto, and the list of (operation, parameters) of each call it makes."""
+    import boto3
+
+    client = boto3.session.Session().client(
+        "sqs", region_name=REGION, endpoint_url=aws.endpoint_url
+    )
+    made: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        made.append((model.name, dict(params)))
+
+    client.meta.events.register("provide-client-params.sqs", record)
+    return client, made
+
+
+async def test_under_load_sends_receives_and_deletes_go_in_batches_of_ten(aws):
+    """200 events accepted at once and run: SendMessageBatch, receives of 10, DeleteMessageBatch.
+
+    Each receive asks for 10 messages; sends and deletes fill batches while the calls before
+    them run, so they take far fewer calls than events (the bench measures the total). A
+    call retried after a dropped connection may send a message twice: counts are lower
+    bounds, and every event has its record.
+    """
+    url, _ = aws.queue("load")
+    client, made = recording_client(aws)
+    ok = InMemoryDestination()
+    queue = SQSQueue(url, client=client)
+    invoker = AsyncInvoker(succeeds, queue=queue, clock=VirtualClock(), on_success=ok)
+    async with invoker:
+        accepted = {invoker.invoke_nowait({"n": n}).request_id for n in range(200)}
+        await invoker.join(timeout=600)
+    assert {r.request_id for r in ok.records} == accepted
+    wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
+
+    def calls(*names: str) -> list[dict[str, Any]]:
+        return [params for name, params in made if name in names]
+
+    sends = calls("SendMessage", "SendMessageBatch")
+    deletes = calls("DeleteMessage", "DeleteMessageBatch")
+    assert sum(len(p["Entries"]) if "Entries" in p else 1 for p in sends) >= 200
+    assert sum(len(p["Entries"]) if "Entries" in p else 1 for p in deletes) >= 200
+    assert len(sends) <= 40
+    assert len(deletes) <= 100
+    assert {p["MaxNumberOfMessages"] for p in calls("ReceiveMessage")} == {10}
+
+
+async def test_an_idle_worker_long_polls(aws):
+    """On the system clock with nothing to do, each receive long-polls for ``wait_seconds``.
+
+    Then an event sent meanwhile is received by the poll that is waiting, and runs.
+    """
+    url, _ = aws.queue("idle")
+    client, made = recording_client(aws)
+    ran: list[Any] = []
+    invoker = AsyncInvoker(ran.append, queue=SQSQueue(url, client=client, wait_seconds=2))
+    async with invoker:
+        await until(lambda: sum(name == "ReceiveMessage" for name, _ in made) >= 2)
+        aws.client("sqs").send_message(
+            QueueUrl=url,
+            MessageBody=f'{{"lambda_destinations":1,"request_id":"r1","accepted_at":{time.time()}}}\n{{"n":1}}',
+        )
+        await until(lambda: ran)
+    receives = [params for name, params in made if name == "ReceiveMessage"]
+    assert {(p["WaitTimeSeconds"], p["MaxNumberOfMessages"]) for p in receives} == {(2, 10)}
+    assert ran == [{"n": 1}]
+
+
+async def test_reserved_concurrency_bounds_each_process_not_the_queue(aws):
+    """Two invokers on one queue, each with ``reserved_concurrency=1``: two events run at once.
+
+    Each invoker runs at most one event at a time; SQS knows no limit across processes, so
+    the queue's events run up to the sum of the invokers' concurrency (docs/queues.md).
+    """
+    url, _ = aws.queue("concurrency")
+    clock = VirtualClock()
+    running: dict[str, int] = {"a": 0, "b": 0}
+    most = {"a": 0, "b": 0, "both": 0}
+
+    def handler(name: str) -> Any:
+        async def run(event: Any) -> None:
+            running[name] += 1
+            most[name] = max(most[name], running[name])
+            most["both"] = max(most["both"], sum(running.values()))
+            try:
+                await asyncio.sleep(5)
+            finally:
+                running[name] -= 1
+
+        return run
+
+    def worker(name: str) -> AsyncInvoker:
+        queue = sqs(aws, url, read_ahead=0)
+        return AsyncInvoker(
+            handler(name), queue=queue, clock=clock, timeout=30, reserved_concurrency=1
+        )
+
+    async with producer(aws, url, clock) as sending, worker("a"), worker("b"):
+        for n in range(6):
+            await sending.invoke({"n": n})
+        await sending.join(timeout=3600)
+    assert (most["a"], most["b"], most["both"]) == (1, 1, 2)
 
 
 # -- counting ---------------------------------------------------------------------------------
