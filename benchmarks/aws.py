@@ -29,13 +29,13 @@ from lambda_destinations import AsyncInvoker
 
 from .scenarios import Progress, quiet_library_logs
 
-__all__ = ["TARGET_CALLS_PER_RECORD", "aws_delivery", "unavailable"]
+__all__ = ["CREDENTIALS", "TARGET_CALLS_PER_RECORD", "aws_delivery", "moto_server", "unavailable"]
 
 #: Under load, batches of 10 where possible: at most 0.2 API calls per record.
 TARGET_CALLS_PER_RECORD: Final = 0.2
 _REGION: Final = "us-east-1"
 _ACCOUNT: Final = "123456789012"
-_CREDENTIALS: Final = {
+CREDENTIALS: Final = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
     "AWS_DEFAULT_REGION": _REGION,
@@ -51,7 +51,8 @@ def unavailable(reason: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _moto_server() -> Iterator[str]:
+def moto_server() -> Iterator[str]:
+    """A moto server on a free 127.0.0.1 port, for the length of the block; its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -62,7 +63,7 @@ def _moto_server() -> Iterator[str]:
         # The purging thread empties the queue more often than AWS's once a minute.
         env={
             **os.environ,
-            **_CREDENTIALS,
+            **CREDENTIALS,
             "MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false",
         },
     )
@@ -163,10 +164,10 @@ def aws_delivery(n: int, repeats: int, *, enabled: bool, progress: Progress) -> 
         import moto.server  # noqa: F401
     except ImportError as e:
         return unavailable(f"not installed ({e}); pip install -e '.[tests]'")
-    saved = {name: os.environ.get(name) for name in _CREDENTIALS}
-    os.environ.update(_CREDENTIALS)
+    saved = {name: os.environ.get(name) for name in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
     try:
-        with _moto_server() as url, quiet_library_logs():
+        with moto_server() as url, quiet_library_logs():
             modes: dict[str, dict[str, float]] = {}
             for mode, batching in (("batching", True), ("single", False)):
                 runs = []

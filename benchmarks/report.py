@@ -57,6 +57,21 @@ def _aws_rows(section: dict[str, Any]) -> list[str]:
     ]
 
 
+def _sqs_queue_rows(section: dict[str, Any]) -> list[str]:
+    if not section["available"]:
+        reason = " ".join(str(section["reason"]).replace("|", "/").split())
+        return [f"| Events through an SQS queue on moto | | unavailable: {reason} | | - | - |"]
+    n = section["events"]
+    ops = ", ".join(f"{name} {count}" for name, count in section["calls_by_operation"].items())
+    return [
+        f"| SQS queue on moto, accept -> success record, N={n:,} "
+        f"| {_rate(section['events_per_second'])} | - | - | - | - |",
+        f"| SQS API calls per successful event, SQS queue, N={n:,} "
+        f"| {section['worst_calls_per_event']:.3g} | {ops} | - "
+        f"| <= {section['target_calls_per_event']:g} calls/event | {_met(section['met'])} |",
+    ]
+
+
 def _durable_rows(durable: dict[str, Any]) -> list[str]:
     n = durable["events"]
     normal = durable["sqlite_normal"]["events_per_second"]
@@ -145,6 +160,7 @@ def render(results: dict[str, Any]) -> str:
         f"| longest GC pause: {backlog['longest_gc_pause_ms']:,.1f} ms | - | - | - |"
     )
     rows.extend(_aws_rows(results["aws"]))
+    rows += _sqs_queue_rows(results["sqs_queue"])
     rows += _durable_rows(results["durable"])
     context = (
         f"Measured {meta['timestamp']} with lambda_destinations {meta['library_version']} on "
@@ -156,7 +172,9 @@ def render(results: dict[str, Any]) -> str:
         "Ratios compare figures measured in the same run. Throughput ratios: higher is "
         "better; memory and latency ratios: lower is better. The floor is a bare "
         "asyncio.Queue with worker tasks building the same ExecutionRecord. SQS figures are "
-        "bounded by the local moto server, which both modes share. The SQLite rows "
+        "bounded by the local moto server, which both modes share; the SQS queue's calls "
+        "per event count every call of the worst run, idle long polls and the calls made "
+        "at stop included. The SQLite rows "
         "run accept to success record through a file in a temporary folder; persist-queue "
         "puts, gets, builds the same record and acks, with a commit per operation."
     )

@@ -30,6 +30,7 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
         "latency",
         "backlog",
         "aws",
+        "sqs_queue",
         "durable",
         "targets",
     }
@@ -64,7 +65,7 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
     targets = {
         key: t
         for t in results["targets"]
-        for key in ("SQS API calls", "persist-queue")
+        for key in ("SQS API calls per record", "through the SQS queue", "persist-queue")
         if key in t["name"]
     }
     aws = results["aws"]
@@ -74,9 +75,19 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
         assert 0 < aws["batching"]["api_calls"] <= 30
         for mode in ("batching", "single"):
             assert aws[mode]["records_per_second"] > 0
-        assert targets["SQS API calls"]["met"] is aws["met"]
+        assert targets["SQS API calls per record"]["met"] is aws["met"]
     else:
         assert "not installed" in aws["reason"]
+    through_sqs = results["sqs_queue"]
+    if through_sqs["available"]:
+        assert through_sqs["events"] == 30
+        assert through_sqs["events_per_second"] > 0
+        calls = through_sqs["calls_by_operation"]
+        assert calls["SendMessageBatch"] + calls.get("SendMessage", 0) >= 3  # 30 sent
+        assert through_sqs["calls_per_event"] == through_sqs["api_calls"] / 30
+        assert targets["through the SQS queue"]["met"] is through_sqs["met"]
+    else:
+        assert "not installed" in through_sqs["reason"]
     durable = results["durable"]
     assert durable["events"] == 40
     for side in ("memory", "sqlite_normal", "sqlite_full"):
@@ -93,6 +104,7 @@ def test_benchmarks_run_with_a_tiny_n_and_write_the_expected_results(tmp_path, c
     assert "unavailable: excluded with --no-peers" in table
     if results["aws"]["available"]:
         assert "| SQS API calls per record, N=30 | " in table
+        assert "| SQS API calls per successful event, SQS queue, N=30 | " in table
     else:
         assert "| Records to SQS on moto | | unavailable: " in table
     assert "| SQLite queue, synchronous=NORMAL, N=40 |" in table
