@@ -190,6 +190,8 @@ class Ending:
         if message_id is not None:
             holdings.unended.discard(message_id)
         if failure is None:
+            if message_id is not None:
+                holdings.forget(message_id)
             return
         logger.warning(
             "%r: the message of event %s could not be deleted (%s: %s); SQS may deliver it "

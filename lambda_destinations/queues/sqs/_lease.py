@@ -9,7 +9,7 @@ not answered for yet, the retry waits stored from here, and the messages being d
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Final
 
@@ -28,6 +28,9 @@ __all__ = [
     "Holdings",
     "Lease",
 ]
+
+# Message ids of messages deleted here remembered at most (about 100 bytes each).
+_MAX_DELETED: Final = 10_000
 
 # Where a message received here is (a lease's ``where``).
 AHEAD: Final = "ahead"  # received ahead of need, not offered yet: waits for take()
@@ -87,6 +90,7 @@ class Holdings:
 
     __slots__ = (
         "ahead",
+        "deleted",
         "deleting",
         "early",
         "ending",
@@ -114,6 +118,9 @@ class Holdings:
         self.waits: dict[str, tuple[EventState, float]] = {}
         #: Deletes on their way: receipt → message id.
         self.deleting: dict[str, str] = {}
+        #: Message ids deleted here, the latest `_MAX_DELETED` (a copy received later is not
+        #: run again: SQS may deliver a message twice, a copy after the delete).
+        self.deleted: OrderedDict[str, None] = OrderedDict()
         #: Message ids of events ended here whose delete has not started (SQS still counts
         #: them).
         self.unended: set[str] = set()
@@ -125,6 +132,17 @@ class Holdings:
     def local(self) -> int:
         """Events accepted or held here that have not ended."""
         return len(self.unsent) + len(self.held) - self.ending
+
+    def was_deleted(self, message_id: str) -> bool:
+        """Whether the message is deleted here, or its delete is on the way."""
+        return message_id in self.deleted or message_id in self.deleting.values()
+
+    def forget(self, message_id: str) -> None:
+        """The message is deleted: remember it, to drop a copy SQS delivers later."""
+        deleted = self.deleted
+        deleted[message_id] = None
+        if len(deleted) > _MAX_DELETED:
+            deleted.popitem(last=False)
 
     def current(self, lease: Lease) -> bool:
         """Whether *lease* is still the one held here for its event."""

@@ -187,8 +187,11 @@ class Receiver:
             return
         state, not_before = decoded
         request_id = state.request_id
-        if message.message_id in holdings.deleting.values():
-            shared.deletes.add(message.receipt, ignore)  # its delete is on the way already
+        if holdings.was_deleted(message.message_id):
+            # A copy of a message whose event ended here (SQS delivers at least once: two
+            # receives may return the same message, one of them after its delete): deleted
+            # again with its own receipt, never run again.
+            shared.deletes.add(message.receipt, ignore)
             return
         counted: bool | None = None
         lease = holdings.held.get(request_id)
