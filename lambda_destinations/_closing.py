@@ -147,6 +147,18 @@ class Lifecycle:
                 f"{ev.request_id} ({ev.state}, {ev.attempts} attempt(s), payload {ev.payload_json})"
                 for ev in pending
             )
+            # A shared queue also counts events this process does not hold: run or held by
+            # another process, or in flight in the queue's service.
+            elsewhere = self._queue.pending() - len(pending)
+            if elsewhere > 0:
+                listed = "; ".join(
+                    [
+                        *([listed] if listed else []),
+                        f"{elsewhere} more that the queue counts and this process does not "
+                        "hold (another process runs or holds it, or the queue's service "
+                        "keeps its message in flight until its lease runs out)",
+                    ]
+                )
             message = (
                 f"{len(pending)} event(s) of {self.function_arn} still pending after "
                 f"{limit:g} s: {listed or 'none (destination deliveries still running)'}"

@@ -20,6 +20,7 @@ from lambda_destinations import (
     AsyncInvoker,
     ConfigurationError,
     InMemoryDestination,
+    JoinTimeoutError,
     RequestEntityTooLargeError,
 )
 from lambda_destinations.queues.sqs import SQSQueue
@@ -488,6 +489,32 @@ async def test_a_workers_join_follows_an_event_another_process_sent(aws):
         await until(lambda: ran)
         await worker.join(timeout=DEADLINE)
         assert worker.pending == 0
+    assert ran == [{"n": 1}]
+
+
+async def test_a_join_timeout_counts_events_whose_message_no_process_here_holds(aws):
+    """An event whose message another process holds (in flight) is pending, not listed here.
+
+    ``join(timeout=...)`` says so when it gives up, rather than "none": the queue counts
+    one event that this process does not hold. Once the message is back, the worker runs it.
+    """
+    url, _ = aws.queue("elsewhere")
+    clock = VirtualClock()
+    async with producer(aws, url, clock) as sending:
+        await sending.invoke({"n": 1})
+    (held,) = aws.receive(url)  # another process holds it, for the queue's 30 s
+    ran: list[Any] = []
+    worker = AsyncInvoker(ran.append, queue=sqs(aws, url), clock=clock)
+    async with worker:
+        await until(lambda: worker.pending == 1 and not worker.pending_events())
+        with pytest.raises(JoinTimeoutError, match="still pending after 5 s") as info:
+            await worker.join(timeout=5)
+        assert info.value.pending == ()
+        assert "1 more that the queue counts and this process does not hold" in str(info.value)
+        aws.client("sqs").change_message_visibility(
+            QueueUrl=url, ReceiptHandle=held["ReceiptHandle"], VisibilityTimeout=0
+        )
+        await worker.join(timeout=600)
     assert ran == [{"n": 1}]
 
 
