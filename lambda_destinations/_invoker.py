@@ -18,6 +18,7 @@ lines lives in the parts.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Self
@@ -152,7 +153,8 @@ class AsyncInvoker:
             clock=self._clock,
             wall=self._wall,
             runtime=self._runtime,
-            config=lambda: self._config,
+            # A C-level getter: the runner reads the current config once per attempt.
+            config=functools.partial(getattr, self, "_config"),
             queue=self._queue,
             deliveries=self._deliveries,
             telemetry=self._telemetry,
@@ -451,7 +453,7 @@ class AsyncInvoker:
         the invoker runs on a background loop that starts on first use and is drained when
         the interpreter exits.
         """
-        if self._state != _OPEN:
+        if self._lifecycle.state != _OPEN:
             raise self._closed_error()
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -478,7 +480,7 @@ class AsyncInvoker:
         return InvokerClosedError(msg)
 
     def _accept(self, body: str, request_id: str, lineage: int) -> Awaitable[None] | None:
-        if self._state != _OPEN:
+        if self._lifecycle.state != _OPEN:
             raise self._closed_error()
         self._completion.accepted()
         self._telemetry.received(request_id)

@@ -23,7 +23,7 @@ from ._lineage import LINEAGE, RecursiveLoop
 from ._records import Condition, ExecutionRecord, RequestContext, ResponseContext
 from ._runtime import Attempt, Runtime
 from ._telemetry import Telemetry, logger
-from .queues import EventQueue, EventState
+from .queues import EventQueue, EventState, MemoryQueue
 
 __all__ = ["Completion", "EventRunner"]
 
@@ -140,7 +140,8 @@ class EventRunner:
         self._queue = queue
         self._deliveries = deliveries
         # Told after each delivery, so that a durable queue forgets what it kept to deliver.
-        self._delivered = queue.delivered
+        # The memory queue keeps nothing to deliver again: no acknowledgement per delivery.
+        self._delivered = None if isinstance(queue, MemoryQueue) else queue.delivered
         self._telemetry = telemetry
         self.completion = completion
         #: ``0`` ends every event at once (``ZeroReservedConcurrency``).
