@@ -25,6 +25,7 @@ from lambda_destinations import (
 )
 from lambda_destinations.queues.sqs import SQSQueue
 from lambda_destinations.queues.sqs._calls import Calls, Received
+from lambda_destinations.queues.sqs._receiving import Receiver
 from lambda_destinations.testing import VirtualClock
 
 from .aws import DEADLINE, REGION, MotoAws, wait_for
@@ -331,6 +332,77 @@ async def test_a_copy_of_a_message_received_after_its_delete_is_deleted_not_run(
         await until(lambda: not copies)
     assert ran == [{"n": 1}, {"n": 2}]
     assert [r.request_id for r in ok.records] == [first.request_id, second.request_id]
+    wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
+
+
+async def test_a_message_received_again_while_its_retry_is_resent_is_deleted_with_its_new_receipt(
+    aws, monkeypatch
+):
+    """A message received again during its resend is deleted with its newest receipt handle.
+
+    Each receive of a message gives a new receipt handle, and SQS deletes a message only with
+    the latest one (an older one may answer success and leave it). Here the failed attempt's
+    message becomes visible again while its retry is being re-sent, and the process receives
+    it (a real receive, with a new receipt) before the resend's delete goes out with the
+    receipt it began with: the message is then deleted with the new receipt too. moto deletes
+    with any receipt the message had, so the deletes are checked: the handler runs twice (the
+    attempt and its retry), one record, and nothing left in the queue. The retry waits 2 s, so
+    that its new message is not received before the resend is answered.
+    """
+    url, _ = aws.queue("receipt")
+    taken: list[Received] = []
+    copy_taken = threading.Event()
+    take_in = Receiver._take_in
+
+    def noting_take_in(self: Receiver, message: Received, until: float) -> None:
+        take_in(self, message, until)
+        taken.append(message)
+        if len(taken) > 1 and message.message_id == taken[0].message_id:
+            copy_taken.set()
+
+    resend = Calls.resend
+    resends = 0
+
+    def resend_after_a_copy(self: Calls, entries: Any) -> Any:
+        nonlocal resends
+        resends += 1
+        if resends == 1:
+            ((_, _, (receipt,)),) = entries
+            self.change_visibility([(receipt, 0)])  # visible: the process receives it again
+            assert copy_taken.wait(DEADLINE), "the message received again"
+        return resend(self, entries)
+
+    deleted: list[str] = []
+    delete = Calls.delete
+
+    def noting_delete(self: Calls, receipts: Any) -> Any:
+        deleted.extend(receipts)
+        return delete(self, receipts)
+
+    monkeypatch.setattr(Receiver, "_take_in", noting_take_in)
+    monkeypatch.setattr(Calls, "resend", resend_after_a_copy)
+    monkeypatch.setattr(Calls, "delete", noting_delete)
+    ran: list[Any] = []
+
+    def fails_once(event: Any) -> Any:
+        ran.append(event)
+        if len(ran) == 1:
+            raise ValueError("planned failure")
+        return event
+
+    ok = InMemoryDestination()
+    queue = sqs(aws, url, wait_seconds=1)
+    invoker = AsyncInvoker(
+        fails_once, queue=queue, retry_wait=tenacity.wait_fixed(2), on_success=ok
+    )
+    async with invoker:
+        accepted = await invoker.invoke({"n": 1})
+        await invoker.join(timeout=DEADLINE)
+        first, copy = (m for m in taken if m.message_id == taken[0].message_id)
+        await until(lambda: copy.receipt in deleted)
+    assert first.receipt != copy.receipt
+    assert ran == [{"n": 1}, {"n": 1}]
+    assert [r.request_id for r in ok.records] == [accepted.request_id]
     wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
 
 

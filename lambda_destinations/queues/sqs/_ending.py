@@ -62,13 +62,14 @@ class Ending:
         done: asyncio.Future[None] = loop.create_future()
         seconds = delay_seconds(delay) if shared.real_time else 0
         receipts = (lease.receipt, *lease.extra.values())
-        callback = functools.partial(self._resent, lease, done, delay, shared.generation)
+        callback = functools.partial(self._resent, lease, receipts, done, delay, shared.generation)
         shared.resends.add((message, seconds, receipts), callback, size(message))
         return done
 
     def _resent(
         self,
         lease: Lease,
+        receipts: tuple[str, ...],
         done: asyncio.Future[None],
         delay: float,
         generation: int,
@@ -83,6 +84,7 @@ class Ending:
         request_id = lease.state.request_id
         sent, deleted = result
         if sent is None:
+            self._replaced(lease, receipts)
             if lease.where is not RESENT:
                 shared.count.given_back(request_id, lease.counted)
             if deleted is not None:
@@ -114,6 +116,20 @@ class Ending:
             wait = min(HIDE, max(0, math.ceil(delay)))
             shared.changes.add((lease.receipt, wait), ignore)
         shared.changed()
+
+    def _replaced(self, lease: Lease, receipts: tuple[str, ...]) -> None:
+        # The retry is queued and the old messages were deleted with *receipts*, those held
+        # when the resend began. A message received again since has a newer receipt, and SQS
+        # deletes a message only with its latest: it is deleted again with that one. A copy
+        # received from now on is deleted, not run (as after any delete here).
+        shared = self._shared
+        holdings = shared.holdings
+        for message_id, receipt in ((lease.message_id, lease.receipt), *lease.extra.items()):
+            if receipt in receipts:
+                holdings.forget(message_id)
+            else:
+                holdings.deleting[receipt] = message_id
+                shared.deletes.add(receipt, functools.partial(self._deleted, lease, receipt))
 
     # -- outcomes ----------------------------------------------------------------------------
 
