@@ -23,6 +23,7 @@ from lambda_destinations import (
     JoinTimeoutError,
     RequestEntityTooLargeError,
 )
+from lambda_destinations.destinations.aws._errors import Failure
 from lambda_destinations.queues.sqs import SQSQueue
 from lambda_destinations.queues.sqs._calls import Calls, Received
 from lambda_destinations.queues.sqs._receiving import Receiver
@@ -403,6 +404,65 @@ async def test_a_message_received_again_while_its_retry_is_resent_is_deleted_wit
     assert first.receipt != copy.receipt
     assert ran == [{"n": 1}, {"n": 1}]
     assert [r.request_id for r in ok.records] == [accepted.request_id]
+    wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
+
+
+async def test_an_extension_refused_for_a_receipt_replaced_meanwhile_keeps_the_lease(
+    aws, monkeypatch
+):
+    """SQS refusing an older receipt's extension does not lose a lease received again since.
+
+    The first extension of a running event's lease goes out with its receipt; meanwhile the
+    message becomes visible and the process receives it again (a real receive, a new
+    receipt), and SQS then refuses the old receipt (as it may: moto accepts any receipt a
+    message had, so the refusal is made here). The lease is the new receipt's now: the
+    attempt's outcome is stored, one run, one record.
+    """
+    url, _ = aws.queue("extend-receipt")
+    taken: list[Received] = []
+    copy_taken = threading.Event()
+    take_in = Receiver._take_in
+
+    def noting_take_in(self: Receiver, message: Received, until: float) -> None:
+        take_in(self, message, until)
+        taken.append(message)
+        if len(taken) > 1 and message.message_id == taken[0].message_id:
+            copy_taken.set()
+
+    change = Calls.change_visibility
+    refused: list[str] = []
+
+    def refusing_the_first_extension(self: Calls, entries: Any) -> Any:
+        if refused or not taken or entries != [(taken[0].receipt, 2)]:
+            return change(self, entries)
+        ((receipt, _),) = entries
+        refused.append(receipt)
+        change(self, [(receipt, 0)])  # visible: the process receives it again
+        assert copy_taken.wait(DEADLINE), "the message received again"
+        return [Failure("ReceiptHandleIsInvalid", "The receipt handle has expired")]
+
+    monkeypatch.setattr(Receiver, "_take_in", noting_take_in)
+    monkeypatch.setattr(Calls, "change_visibility", refusing_the_first_extension)
+    ran: list[Any] = []
+    release = asyncio.Event()
+
+    async def waits(event: Any) -> Any:
+        ran.append(event)
+        await release.wait()
+        return event
+
+    ok = InMemoryDestination()
+    queue = sqs(aws, url, lease_seconds=2, wait_seconds=1)
+    invoker = AsyncInvoker(waits, queue=queue, timeout=30, aws_limits=False, on_success=ok)
+    async with invoker:
+        accepted = await invoker.invoke({"n": 1})
+        await until(lambda: refused)
+        lease = queue._shared.holdings.held[accepted.request_id]
+        await until(lambda: not lease.extending)  # the refusal reached the loop
+        release.set()
+        await invoker.join(timeout=DEADLINE)
+    assert ran == [{"n": 1}]
+    assert len(ok) == 1
     wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
 
 

@@ -155,8 +155,11 @@ class Ending:
         assert loop is not None
         lease.where = CHECKING
         answer: asyncio.Future[bool] = loop.create_future()
-        callback = functools.partial(self._checked, lease, answer, expect, time.monotonic())
-        shared.changes.add((lease.receipt, shared.visibility), callback)
+        receipt = lease.receipt
+        callback = functools.partial(
+            self._checked, lease, receipt, answer, expect, time.monotonic()
+        )
+        shared.changes.add((receipt, shared.visibility), callback)
         return answer
 
     def _end(self, lease: Lease, expect: int) -> None:
@@ -166,16 +169,19 @@ class Ending:
     def _checked(
         self,
         lease: Lease,
+        receipt: str,
         answer: asyncio.Future[bool],
         expect: int,
         asked_at: float,
         failure: Failure | None,
     ) -> None:
-        if lost(failure):
+        # Received again meanwhile (a newer receipt): the message is this process's, leased anew.
+        renewed = lease.receipt != receipt
+        if lost(failure) and not renewed:
             self._shared.holdings.drop(lease)
             answer_value = False
         else:
-            if failure is None:
+            if failure is None and not renewed:
                 lease.until = asked_at + self._shared.visibility
             self._extension.later(lease)
             self._end(lease, expect)

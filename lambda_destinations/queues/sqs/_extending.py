@@ -68,15 +68,21 @@ class Extension:
             ):
                 continue
             lease.extending = True
-            callback = functools.partial(self._extended, lease, now, shared.generation)
-            shared.changes.add((lease.receipt, shared.visibility), callback)
+            receipt = lease.receipt
+            callback = functools.partial(self._extended, lease, receipt, now, shared.generation)
+            shared.changes.add((receipt, shared.visibility), callback)
 
     def _extended(
-        self, lease: Lease, asked_at: float, generation: int, failure: Failure | None
+        self, lease: Lease, receipt: str, asked_at: float, generation: int, failure: Failure | None
     ) -> None:
         shared = self._shared
         lease.extending = False
         if generation != shared.generation:
+            return
+        if lease.receipt != receipt:
+            # Received again meanwhile: its newer receipt's lease stands, whatever SQS said of
+            # the older one; it is extended in its turn, with the newer receipt.
+            self.later(lease)
             return
         if failure is None:
             lease.until = asked_at + shared.visibility
