@@ -117,8 +117,12 @@ class WorkerPool:
         while True:
             await run(state)
             # Only an event that ended here leaves the running set: one cut off by a
-            # cancellation stays there, to be reported as unfinished.
-            del running[state.request_id]
+            # cancellation stays there, to be reported as unfinished. A shared queue can hand
+            # back an event's retry before its reschedule is answered: the lease found under
+            # the request id is then the retry's, in another worker, and stays.
+            found = running.pop(state.request_id, None)
+            if found is not None and found is not state:
+                running[state.request_id] = found
             turns += 1
             if turns == _EVENTS_PER_TURN:
                 # With a backlog and handlers that never wait, nothing here would ever yield:

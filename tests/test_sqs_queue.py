@@ -721,3 +721,37 @@ async def test_an_invoke_from_another_thread_returns_once_sqs_accepted_it(aws):
         thread.start()
         await asyncio.to_thread(thread.join)
     assert seen[0]["ApproximateNumberOfMessages"] == 1
+
+
+async def test_a_retry_with_no_wait_runs_once_more_and_its_worker_carries_on(aws):
+    """A retry due at once can be received, and run, before its resend is answered.
+
+    The same request id then runs in a second worker while the first still finishes its
+    attempt: each worker forgets only its own lease of it, so no worker fails (a KeyError
+    before), and every event ends once.
+    """
+    url, _ = aws.queue("nowait")
+    calls: list[Any] = []
+    loop_errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: loop_errors.append(context))
+
+    def fails_first(event: Any) -> Any:
+        calls.append(event)
+        if event["n"] == 0 and len([c for c in calls if c["n"] == 0]) == 1:
+            raise RuntimeError("once")
+        return event
+
+    ok = InMemoryDestination()
+    invoker = AsyncInvoker(
+        fails_first,
+        queue=sqs(aws, url),
+        retry_wait=tenacity.wait_none(),
+        on_success=ok,
+    )
+    async with invoker:
+        for n in range(20):
+            await invoker.invoke({"n": n})
+        await ok.wait_for(20, timeout=DEADLINE)
+    assert sorted(r.response_payload["n"] for r in ok.records) == list(range(20))
+    assert len(calls) == 21
+    assert not loop_errors  # a worker that failed is reported here when it is collected
