@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -348,6 +349,38 @@ async def test_closing_an_invoker_that_only_adds_events_says_it_waits_for_other_
     assert stopped.endswith(
         "no event is left; 3 stay in the shared queue for the processes that run it"
     )
+
+
+def test_many_processes_opening_one_new_file_at_once_all_open_it(tmp_path):
+    """Connections that open a new file together all get it, the schema made once.
+
+    While one switches the file to write-ahead logging, SQLite can answer another "database
+    is locked" at once, without its busy wait; the opening is tried again instead of failing.
+    Threads stand in for processes: each opens its own connection, as a process would.
+    """
+    from lambda_destinations.queues._sqlite._opening import open_queue_file
+
+    path = tmp_path / "q.db"
+    start = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            open_queue_file(path, "NORMAL").close()
+        except BaseException as e:
+            failures.append(e)
+
+    for _ in range(10):
+        for leftover in (path, tmp_path / "q.db-wal", tmp_path / "q.db-shm"):
+            leftover.unlink(missing_ok=True)
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        start.reset()
+    assert failures == []
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
+import tenacity
+
 from lambda_destinations._exceptions import ConfigurationError
 
 from ._schema import SCHEMA, SCHEMA_VERSION, Synchronous
@@ -18,6 +20,20 @@ __all__ = ["open_queue_file"]
 
 # How long a writer waits for another process's transaction before trying again.
 _BUSY_TIMEOUT: Final = 30.0
+
+
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+# Two connections opening one new file at once: while one switches it to write-ahead logging,
+# the other can be told "database is locked" at once, without SQLite's busy wait. Tried again.
+_OPENING_RACE: Final = tenacity.Retrying(
+    retry=tenacity.retry_if_exception(_locked),
+    wait=tenacity.wait_exponential(multiplier=0.01, max=1),
+    stop=tenacity.stop_after_delay(_BUSY_TIMEOUT),
+    reraise=True,
+)
 
 
 def open_queue_file(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
@@ -34,7 +50,14 @@ def open_queue_file(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
         msg = f"SQLiteQueue cannot open {str(path)!r}: {e}; pass a writable file path"
         raise ConfigurationError(msg) from e
     try:
-        _prepare(conn, path, synchronous)
+        _OPENING_RACE(_prepare, conn, path, synchronous)
+    except sqlite3.OperationalError as e:
+        conn.close()
+        msg = (
+            f"SQLiteQueue cannot use {str(path)!r}: it stayed locked for {_BUSY_TIMEOUT:g} s "
+            f"({e}); check which process holds it"
+        )
+        raise ConfigurationError(msg) from e
     except BaseException:
         conn.close()
         raise
@@ -68,6 +91,8 @@ def _prepare(conn: sqlite3.Connection, path: Path, synchronous: Synchronous) -> 
             conn.execute("ROLLBACK")
             raise
     except sqlite3.DatabaseError as e:
+        if _locked(e):
+            raise  # tried again by the caller
         msg = f"SQLiteQueue cannot use {where}: {e}; pass a new file or a queue file"
         raise ConfigurationError(msg) from e
     if version != SCHEMA_VERSION:
