@@ -336,6 +336,24 @@ async def test_a_copy_of_a_message_received_after_its_delete_is_deleted_not_run(
     wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
 
 
+def note_messages_taken_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[Received], threading.Event]:
+    """Every message the queue takes in, in order; the event is set once the first comes again."""
+    taken: list[Received] = []
+    copy_taken = threading.Event()
+    take_in = Receiver._take_in
+
+    def noting_take_in(self: Receiver, message: Received, until: float) -> None:
+        take_in(self, message, until)
+        taken.append(message)
+        if len(taken) > 1 and message.message_id == taken[0].message_id:
+            copy_taken.set()
+
+    monkeypatch.setattr(Receiver, "_take_in", noting_take_in)
+    return taken, copy_taken
+
+
 async def test_a_message_received_again_while_its_retry_is_resent_is_deleted_with_its_new_receipt(
     aws, monkeypatch
 ):
@@ -351,16 +369,7 @@ async def test_a_message_received_again_while_its_retry_is_resent_is_deleted_wit
     that its new message is not received before the resend is answered.
     """
     url, _ = aws.queue("receipt")
-    taken: list[Received] = []
-    copy_taken = threading.Event()
-    take_in = Receiver._take_in
-
-    def noting_take_in(self: Receiver, message: Received, until: float) -> None:
-        take_in(self, message, until)
-        taken.append(message)
-        if len(taken) > 1 and message.message_id == taken[0].message_id:
-            copy_taken.set()
-
+    taken, copy_taken = note_messages_taken_in(monkeypatch)
     resend = Calls.resend
     resends = 0
 
@@ -380,7 +389,6 @@ async def test_a_message_received_again_while_its_retry_is_resent_is_deleted_wit
         deleted.extend(receipts)
         return delete(self, receipts)
 
-    monkeypatch.setattr(Receiver, "_take_in", noting_take_in)
     monkeypatch.setattr(Calls, "resend", resend_after_a_copy)
     monkeypatch.setattr(Calls, "delete", noting_delete)
     ran: list[Any] = []
@@ -419,16 +427,7 @@ async def test_an_extension_refused_for_a_receipt_replaced_meanwhile_keeps_the_l
     attempt's outcome is stored, one run, one record.
     """
     url, _ = aws.queue("extend-receipt")
-    taken: list[Received] = []
-    copy_taken = threading.Event()
-    take_in = Receiver._take_in
-
-    def noting_take_in(self: Receiver, message: Received, until: float) -> None:
-        take_in(self, message, until)
-        taken.append(message)
-        if len(taken) > 1 and message.message_id == taken[0].message_id:
-            copy_taken.set()
-
+    taken, copy_taken = note_messages_taken_in(monkeypatch)
     change = Calls.change_visibility
     refused: list[str] = []
 
@@ -441,7 +440,6 @@ async def test_an_extension_refused_for_a_receipt_replaced_meanwhile_keeps_the_l
         assert copy_taken.wait(DEADLINE), "the message received again"
         return [Failure("ReceiptHandleIsInvalid", "The receipt handle has expired")]
 
-    monkeypatch.setattr(Receiver, "_take_in", noting_take_in)
     monkeypatch.setattr(Calls, "change_visibility", refusing_the_first_extension)
     ran: list[Any] = []
     release = asyncio.Event()
