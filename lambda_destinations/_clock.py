@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "wall_time"]
+__all__ = ["Clock", "SystemClock", "monotonic_time", "record_time", "wall_time"]
 
 
 @runtime_checkable
@@ -66,3 +66,37 @@ def wall_time(clock: Clock) -> Callable[[], float]:
     if type(clock) is SystemClock:
         return time.time
     return lambda: clock.now().timestamp()
+
+
+def monotonic_time(clock: Clock) -> Callable[[], float]:
+    """*clock*'s monotonic time as a plain function: ``time.monotonic`` itself on real time."""
+    if type(clock) is SystemClock:
+        return time.monotonic
+    return clock.monotonic
+
+
+def record_time(clock: Clock) -> Callable[[], datetime]:
+    """Now on *clock*, to the millisecond: what an execution record is stamped with.
+
+    AWS's records carry milliseconds. On real time, every record of one millisecond shares
+    one ``datetime``, built once: stamping is on the success path of every event.
+    """
+    if type(clock) is SystemClock:
+        return _MillisecondStamps().now
+    return clock.now
+
+
+class _MillisecondStamps:
+    __slots__ = ("_millisecond", "_moment")
+
+    def __init__(self) -> None:
+        self._millisecond = -1
+        self._moment = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        millisecond = int(time.time() * 1000)
+        if millisecond != self._millisecond:
+            # Exact: a whole millisecond as a float is within a microsecond's rounding.
+            self._moment = datetime.fromtimestamp(millisecond / 1000, UTC)
+            self._millisecond = millisecond
+        return self._moment

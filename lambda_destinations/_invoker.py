@@ -44,7 +44,8 @@ from ._settings import Duration, FunctionSettings, Throttling
 from ._telemetry import telemetry_for
 from .destinations import DeadLetterQueueLike, DestinationLike
 from .destinations._adapt import as_sender
-from .queues import EventQueue, EventState, MemoryQueue
+from .queues import EventQueue, MemoryQueue
+from .queues._state import fresh_state
 
 __all__ = ["AsyncInvoker", "InvokeResponse", "UnfinishedEvent", "new_request_id"]
 
@@ -485,4 +486,4 @@ class AsyncInvoker:
         self._completion.accepted()
         self._telemetry.received(request_id)
         # A durable queue answers with its pending commit: what awaiting the response awaits.
-        return self._queue.put(EventState(request_id, body, self._wall(), lineage=lineage))
+        return self._queue.put(fresh_state(request_id, body, self._wall(), lineage))

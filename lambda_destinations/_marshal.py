@@ -11,6 +11,8 @@ import json
 import re
 from typing import Final
 
+from ._json import fast_encoder
+
 __all__ = ["marshal"]
 
 
@@ -29,7 +31,7 @@ def _plain_default(o: object) -> object:
 
 
 # One encoder for every result: json.dumps would build a new one per call for these options.
-_encode_result = json.JSONEncoder(default=_plain_default, allow_nan=False).encode
+_encode_result = fast_encoder(json.JSONEncoder(default=_plain_default, allow_nan=False))
 _DECIMAL_MARK: Final = "\x00lambda_destinations.decimal:"
 _placeholder = re.compile(r'"\\u0000lambda_destinations\.decimal:(\d+)\\u0000"')
 

@@ -9,6 +9,7 @@ import warnings
 from typing import Any, Final
 
 from ._exceptions import InvalidRequestContentError, PayloadWarning, RequestEntityTooLargeError
+from ._json import fast_encoder
 
 __all__ = ["DEFAULT_PAYLOAD_LIMIT", "NO_PAYLOAD", "encode_payload"]
 
@@ -45,7 +46,7 @@ _UNPARSABLE: Final = "Could not parse request body into json: Could not parse pa
 
 
 # One encoder for every payload: json.dumps would build a new one per call for allow_nan=False.
-_encode = json.JSONEncoder(allow_nan=False).encode
+_encode = fast_encoder(json.JSONEncoder(allow_nan=False))
 _BINARY = (bytes, bytearray, memoryview)
 
 

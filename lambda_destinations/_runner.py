@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from . import _policy as policy
-from ._clock import Clock
+from ._clock import Clock, monotonic_time, record_time
 from ._config import EventInvokeConfig
 from ._context import LambdaContext
 from ._dead_letter import DeadLetterMessage
@@ -98,6 +98,8 @@ class EventRunner:
         "_identity",
         "_log_group",
         "_memory",
+        "_monotonic",
+        "_now",
         "_ok_response",
         "_queue",
         "_runtime",
@@ -134,6 +136,8 @@ class EventRunner:
         self._memory = str(memory_size)
         self._timeout = timeout
         self._clock = clock
+        self._now = record_time(clock)
+        self._monotonic = monotonic_time(clock)
         self._wall = wall
         self._runtime = runtime
         self._config = config
@@ -172,7 +176,7 @@ class EventRunner:
                 if stop is not None:
                     ending = self._ending(state, stop.condition)
                 else:
-                    started = self._clock.monotonic()
+                    started = self._monotonic()
                     attempt = self._call(state, now, started)
                     try:
                         response, error = await attempt
@@ -224,7 +228,7 @@ class EventRunner:
 
     def _success(self, state: EventState, response: str) -> ExecutionRecord:
         return ExecutionRecord(
-            self._clock.now(),
+            self._now(),
             RequestContext(
                 state.request_id, self._function_arn, Condition.SUCCESS, state.attempts + 1
             ),
@@ -288,7 +292,7 @@ class EventRunner:
         request_id = state.request_id
         attempted = state.attempts > 0
         record = ExecutionRecord(
-            self._clock.now(),
+            self._now(),
             RequestContext(request_id, self._function_arn, condition, state.attempts),
             state.body,
             self._error_response if attempted else None,

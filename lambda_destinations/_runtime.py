@@ -12,13 +12,13 @@ import asyncio
 import contextvars
 import functools
 import inspect
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._clock import Clock
 from ._error_objects import Attempt, error_object, fault, fault_of, marshal_error, runtime_error
 from ._exceptions import ConfigurationTypeError
+from ._json import decode
 from ._marshal import marshal
 from ._threads import HandlerThreads
 from ._watchdog import Watchdog
@@ -162,7 +162,7 @@ class Runtime:
         Not a coroutine itself, so that an attempt costs one coroutine, not two.
         """
         try:
-            event = json.loads(event_json)
+            event = decode(event_json)
         except (ValueError, RecursionError) as e:
             return _ready(
                 runtime_error(

@@ -6,7 +6,7 @@ import asyncio
 from collections import deque
 from typing import Any
 
-from ._clock import Clock
+from ._clock import Clock, monotonic_time
 
 __all__ = ["Watchdog"]
 
@@ -46,6 +46,7 @@ class Watchdog:
         "_clock",
         "_generation",
         "_idle_check",
+        "_monotonic",
         "_running",
         "_task",
         "_tickets",
@@ -55,6 +56,7 @@ class Watchdog:
 
     def __init__(self, clock: Clock, timeout: float) -> None:
         self._clock = clock
+        self._monotonic = monotonic_time(clock)
         self._timeout = timeout
         self._tickets: deque[_Ticket] = deque()
         self._task: asyncio.Task[None] | None = None
@@ -69,7 +71,7 @@ class Watchdog:
 
         Pass the ticket to `release` when the attempt ends, however it ends.
         """
-        ticket = _Ticket(self._clock.monotonic() + self._timeout, waker, task, self._generation)
+        ticket = _Ticket(self._monotonic() + self._timeout, waker, task, self._generation)
         self._running += 1
         tickets = self._tickets
         while tickets and tickets[0].done:
