@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol, runtime_checkable
 
 __all__ = ["Clock", "SystemClock", "monotonic_time", "record_time", "wall_time"]
 
@@ -87,16 +87,21 @@ def record_time(clock: Clock) -> Callable[[], datetime]:
 
 
 class _MillisecondStamps:
-    __slots__ = ("_millisecond", "_moment")
+    __slots__ = ("_last",)
 
     def __init__(self) -> None:
-        self._millisecond = -1
-        self._moment = datetime.now(UTC)
+        # (the millisecond since the epoch, its datetime): one value, never torn in two.
+        self._last = (-1, _EPOCH)
 
     def now(self) -> datetime:
-        millisecond = int(time.time() * 1000)
-        if millisecond != self._millisecond:
-            # Exact: a whole millisecond as a float is within a microsecond's rounding.
-            self._moment = datetime.fromtimestamp(millisecond / 1000, UTC)
-            self._millisecond = millisecond
-        return self._moment
+        # Whole nanoseconds, floored as datetime.now() floors them: the same millisecond.
+        millisecond = time.time_ns() // 1_000_000
+        last = self._last
+        if last[0] == millisecond:
+            return last[1]
+        moment = _EPOCH + timedelta(milliseconds=millisecond)
+        self._last = (millisecond, moment)
+        return moment
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

@@ -5,6 +5,11 @@ builds a new C encoder per call and ``json.loads`` wraps the C scanner in three 
 calling the C parts directly roughly halves that cost. Results and errors stay exactly the
 standard library's: anything unusual (an error, leading whitespace, trailing data) takes the
 ordinary path, which then gives the answer or raises its own exception.
+
+One difference cannot be helped on Python 3.11, where C recursion and Python frames share a
+counter: with json's Python layers skipped, a document nested within a frame or two of the
+recursion limit can parse here and fail in ``json.loads``. Where that limit falls already
+depends on how deep the stack is at the call.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ _make_encoder: Final[Callable[..., Callable[[object, int], Any]] | None] = getat
 
 def decode(text: str) -> Any:
     """``json.loads(text)``: the same value, or the same exception."""
+    if type(text) is not str:
+        return json.loads(text)  # bytes, or not text at all: json.loads knows what to do
     try:
         value, end = _scan(text, 0)
     except StopIteration:
@@ -37,13 +44,19 @@ def decode(text: str) -> Any:
 def fast_encoder(encoder: json.JSONEncoder) -> Callable[[object], str]:
     """``encoder.encode`` with one C encoder built once, for an encoder with ``indent=None``.
 
-    The fast encoder skips the circular-reference check, which needs a dict shared by the
-    call: shared between threads, it could see another call's objects. Any error re-runs
-    the ordinary encoder, so a circular value still gets its usual ``ValueError``.
+    The fast encoder skips the circular-reference check, which needs a dict of its own per
+    call: one shared between threads could see another call's objects. A circular value then
+    recurses until it raises ``RecursionError``, and only then does the ordinary encoder run
+    again, for its own error (``Circular reference detected``). Any other error is the one
+    the ordinary encoder raises: up to a back reference, both do the same work in the same
+    order, so on such an error user code (``default``, a dict subclass's ``items``) runs
+    only as often as before.
     """
     make = _make_encoder
-    if make is None or encoder.indent is not None:
-        return encoder.encode  # no C encoder here (another Python implementation)
+    if make is None or type(encoder) is not json.JSONEncoder or encoder.indent is not None:
+        # No C encoder (another Python implementation), a subclass with methods of its own,
+        # or indented output, which the C encoder does not write.
+        return encoder.encode
     quote: Callable[[str], str] = (
         json.encoder.encode_basestring_ascii
         if encoder.ensure_ascii
@@ -67,7 +80,8 @@ def fast_encoder(encoder: json.JSONEncoder) -> Callable[[object], str]:
             return quote(value)
         try:
             return "".join(chunks(value, 0))
-        except Exception:  # noqa: BLE001 - re-run for the ordinary encoder's own error
-            return careful(value)
+        except RecursionError:
+            pass  # circular, or too deep: outside the handler, so that no error chains to it
+        return careful(value)
 
     return encode
