@@ -23,7 +23,8 @@ from lambda_destinations import (
     JoinTimeoutError,
     RequestEntityTooLargeError,
 )
-from lambda_destinations.destinations.aws._errors import Failure
+from lambda_destinations.destinations.aws._connection import AwsConnection
+from lambda_destinations.destinations.aws._errors import DeliveryRetry, Failure
 from lambda_destinations.queues.sqs import SQSQueue
 from lambda_destinations.queues.sqs._calls import Calls, Received
 from lambda_destinations.queues.sqs._receiving import Receiver
@@ -516,6 +517,28 @@ async def test_under_load_sends_receives_and_deletes_go_in_batches_of_ten(aws):
     assert len(sends) <= 40
     assert len(deletes) <= 100
     assert {p["MaxNumberOfMessages"] for p in calls("ReceiveMessage")} == {10}
+
+
+def test_calls_of_any_length_go_out_at_most_ten_entries_a_call(aws):
+    """Sends, deletes and visibility changes of 25 entries each reach SQS, 10 a call at most.
+
+    A stopping queue's last calls take everything that was left at once, however much.
+    """
+    url, _ = aws.queue("many")
+    client, made = recording_client(aws)
+    calls = Calls(AwsConnection(clients={"sqs": client}), url, REGION, DeliveryRetry(attempts=1))
+    assert calls.send([(json.dumps({"n": n}), 0) for n in range(25)]) == [None] * 25
+    receipts: list[str] = []
+    deadline = time.monotonic() + DEADLINE
+    while len(receipts) < 25 and time.monotonic() < deadline:
+        taken = calls.receive(10, 0, 60)
+        assert not isinstance(taken, Failure)
+        receipts += [message.receipt for message in taken]
+    assert calls.change_visibility([(r, 120) for r in receipts]) == [None] * 25
+    assert calls.delete(receipts) == [None] * 25
+    assert sum(counts(aws, url).values()) == 0
+    batches = [p for name, p in made if name.endswith("Batch")]
+    assert sorted(len(p["Entries"]) for p in batches) == [5, 5, 5, 10, 10, 10, 10, 10, 10]
 
 
 async def test_an_idle_worker_long_polls(aws):

@@ -1,10 +1,11 @@
 """The SQS calls an `SQSQueue` makes, each run in one of its connection's threads.
 
 Every function here blocks and never raises: a failure comes back as a `Failure` value for
-the event loop to decide on. Batch calls send what they are given (at most 10 entries), and
-entries that failed for a reason that may pass (throttling, a server error, a dropped
-connection) are tried again on their own, with tenacity's backoff, until they succeed, fail
-for good, or `DeliveryRetry` says stop. A lone entry goes with the single-entry call.
+the event loop to decide on. Batch calls take any number of entries and send them in calls
+of at most 10 (and, for messages, of at most SQS's 1 MiB a call); entries that failed for a
+reason that may pass (throttling, a server error, a dropped connection) are tried again on
+their own, with tenacity's backoff, until they succeed, fail for good, or `DeliveryRetry`
+says stop. A lone entry goes with the single-entry call.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from lambda_destinations.destinations.aws._errors import (
     failure_from_exception,
 )
 
-from ._messages import Decoded, decode
+from ._batcher import BATCH
+from ._messages import MESSAGE_LIMIT, Decoded, decode, size
 
 __all__ = ["COUNTED", "LOST", "Calls", "Received", "lost"]
 
@@ -94,7 +96,7 @@ class Calls:
                 ],
             )
 
-        return self._each(entries, one, batch)
+        return self._each(entries, one, batch, lambda entry: size(entry[0]))
 
     def delete(self, receipts: Sequence[str]) -> list[Result]:
         """Delete messages by receipt handle."""
@@ -191,11 +193,35 @@ class Calls:
         entries: Sequence[T],
         one: Callable[[Any, T], None],
         batch: Callable[[Any, list[tuple[str, T]]], Any],
+        weigh: Callable[[T], int] | None = None,
     ) -> list[Result]:
-        # Sends *entries*, then tries again those whose failure may pass, until none is left
-        # or the retry policy stops; the last failure of each entry is its result.
+        # Sends *entries* in calls SQS takes: at most 10 entries, and at most MESSAGE_LIMIT
+        # bytes by *weigh*. The batchers make such calls already; a stopping queue's last
+        # calls take everything that was left at once.
         results: list[Result] = [None] * len(entries)
-        todo = list(range(len(entries)))
+        group: list[int] = []
+        total = 0
+        for i, entry in enumerate(entries):
+            weight = 0 if weigh is None else weigh(entry)
+            if len(group) == BATCH or (group and total + weight > MESSAGE_LIMIT):
+                self._each_of(group, entries, one, batch, results)
+                group, total = [], 0
+            group.append(i)
+            total += weight
+        if group:
+            self._each_of(group, entries, one, batch, results)
+        return results
+
+    def _each_of(
+        self,
+        todo: list[int],
+        entries: Sequence[T],
+        one: Callable[[Any, T], None],
+        batch: Callable[[Any, list[tuple[str, T]]], Any],
+        results: list[Result],
+    ) -> None:
+        # Sends the entries numbered *todo*, then tries again those whose failure may pass,
+        # until none is left or the retry policy stops; each entry's last failure is its result.
 
         def attempt() -> list[int]:
             nonlocal todo
@@ -223,7 +249,6 @@ class Calls:
             retry_error_callback=_last_result,
             sleep=time.sleep,
         )(attempt)
-        return results
 
 
 def _failed_entries(response: Any) -> dict[int, Failure]:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from lambda_destinations._telemetry import logger
 from lambda_destinations.destinations.aws._errors import Failure
 
-from ._batcher import BATCH
 from ._calls import Calls
 
 __all__ = ["Left", "in_own_thread", "last_calls", "release"]
@@ -57,9 +56,8 @@ def last_calls(
         resent = calls.resend([entry for entry, _ in resends]) if resends else []
         if left.deletes:
             calls.delete(left.deletes)
-        changes = left.changes
-        for at in range(0, len(changes), BATCH):
-            calls.change_visibility(changes[at : at + BATCH])
+        if left.changes:
+            calls.change_visibility(left.changes)
         if loop is None:
             return
 
