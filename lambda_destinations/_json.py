@@ -3,8 +3,9 @@
 Every accepted event is encoded once and decoded once per attempt. ``JSONEncoder.encode``
 builds a new C encoder per call and ``json.loads`` wraps the C scanner in three Python calls;
 calling the C parts directly roughly halves that cost. Results and errors stay exactly the
-standard library's: anything unusual (an error, leading whitespace, trailing data) takes the
-ordinary path, which then gives the answer or raises its own exception.
+standard library's: text the scanner does not take whole (not JSON at its start, leading or
+trailing data) and a value the encoder recurses on without end go the ordinary way, which
+then gives the answer or raises its own exception.
 
 One difference cannot be helped on Python 3.11, where C recursion and Python frames share a
 counter: with json's Python layers skipped, a document nested within a frame or two of the

@@ -20,6 +20,7 @@ import math
 import re
 from typing import Any, Final, NamedTuple
 
+from lambda_destinations.destinations.aws._services import SQS_SNS_MESSAGE_LIMIT
 from lambda_destinations.queues._state import EventState
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: SQS's largest message, attributes included (also the most one batch call may carry).
-MESSAGE_LIMIT: Final = 1_048_576
+MESSAGE_LIMIT: Final = SQS_SNS_MESSAGE_LIMIT
 #: Bytes of every message kept for the state a retry adds (count, wait, last error).
 STATE_ROOM: Final = 1024
 #: SQS's longest ``DelaySeconds``.
