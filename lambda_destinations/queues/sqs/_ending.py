@@ -61,7 +61,7 @@ class Ending:
         lease.where = RESENDING
         done: asyncio.Future[None] = loop.create_future()
         seconds = delay_seconds(delay) if shared.real_time else 0
-        receipts = (lease.receipt, *lease.extra.values())
+        receipts = lease.receipts()
         callback = functools.partial(self._resent, lease, receipts, done, delay, shared.generation)
         shared.resends.add((message, seconds, receipts), callback, size(message))
         return done
@@ -124,12 +124,11 @@ class Ending:
         # received from now on is deleted, not run (as after any delete here).
         shared = self._shared
         holdings = shared.holdings
-        for message_id, receipt in ((lease.message_id, lease.receipt), *lease.extra.items()):
+        for message_id, receipt in lease.messages():
             if receipt in receipts:
                 holdings.forget(message_id)
             else:
-                holdings.deleting[receipt] = message_id
-                shared.deletes.add(receipt, functools.partial(self._deleted, lease, receipt))
+                self._delete(lease, message_id, receipt)
 
     # -- outcomes ----------------------------------------------------------------------------
 
@@ -202,9 +201,13 @@ class Ending:
         holdings.drop(lease)
         if not shared.running:
             return  # stop() gives the message back: the event runs again elsewhere
-        for message_id, receipt in ((lease.message_id, lease.receipt), *lease.extra.items()):
-            holdings.deleting[receipt] = message_id
-            shared.deletes.add(receipt, functools.partial(self._deleted, lease, receipt))
+        for message_id, receipt in lease.messages():
+            self._delete(lease, message_id, receipt)
+
+    def _delete(self, lease: Lease, message_id: str, receipt: str) -> None:
+        shared = self._shared
+        shared.holdings.deleting[receipt] = message_id
+        shared.deletes.add(receipt, functools.partial(self._deleted, lease, receipt))
 
     def _deleted(self, lease: Lease, receipt: str, failure: Failure | None) -> None:
         holdings = self._shared.holdings

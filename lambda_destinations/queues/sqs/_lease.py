@@ -84,6 +84,14 @@ class Lease:
         #: Other messages of the same event received here (copies): message id → receipt.
         self.extra: dict[str, str] = {}
 
+    def messages(self) -> list[tuple[str, str]]:
+        """(message id, receipt) of every message of the event held here, copies included."""
+        return [(self.message_id, self.receipt), *self.extra.items()]
+
+    def receipts(self) -> tuple[str, ...]:
+        """The receipt of every message of the event held here, copies included."""
+        return (self.receipt, *self.extra.values())
+
 
 class Holdings:
     """Everything of the queue this process holds or has on its way, from a start to a stop."""

@@ -208,7 +208,7 @@ class SQSQueue:
         # again wherever it is received. A retry being sent finishes in its own thread.
         for lease in holdings.held.values():
             if lease.where is not RESENDING and not lease.lost:
-                left.changes += [(r, 0) for r in (lease.receipt, *lease.extra.values())]
+                left.changes += [(r, 0) for r in lease.receipts()]
         shared.connection.close()
         holdings.held.clear()
         holdings.ahead.clear()

@@ -147,11 +147,7 @@ class Shared:
         self.calls_in_flight = 0
         self.generation += 1
         self.running = True
-        calls, start = self.calls, self.start_batch
-
-        def broken(error: BaseException) -> Failure:
-            return failure_from_exception(error)
-
+        calls, start, broken = self.calls, self.start, failure_from_exception
         self.puts: Batcher[tuple[str, int], Failure | None] = Batcher(
             calls.send,
             start,
@@ -172,7 +168,7 @@ class Shared:
             max_bytes=MESSAGE_LIMIT,
         )
         self.deletes: Batcher[str, Failure | None] = Batcher(
-            calls.delete, start, loop, broken, max_in_flight=_IN_FLIGHT
+            calls.delete, self._start_deletes, loop, broken, max_in_flight=_IN_FLIGHT
         )
         self.changes: Batcher[tuple[str, int], Failure | None] = Batcher(
             calls.change_visibility, start, loop, broken, max_in_flight=_IN_FLIGHT
@@ -221,15 +217,15 @@ class Shared:
         future.add_done_callback(functools.partial(self._call_done, self.generation))
         return future
 
-    def start_batch(
-        self, run: Callable[[list[T]], Sequence[Any]], entries: list[T]
+    def _start_deletes(
+        self, run: Callable[[list[str]], Sequence[Any]], receipts: list[str]
     ) -> asyncio.Future[Sequence[Any]]:
-        """`start` for the batchers: a delete starting is no longer unended."""
+        # A message whose delete starts is no longer unended.
         holdings = self.holdings
-        if run == self.calls.delete and holdings.unended:
+        if holdings.unended:
             deleting = holdings.deleting
-            holdings.unended.difference_update(deleting.get(str(receipt)) for receipt in entries)
-        return self.start(run, entries)
+            holdings.unended.difference_update(deleting.get(receipt) for receipt in receipts)
+        return self.start(run, receipts)
 
     def _call_done(self, generation: int, _: object) -> None:
         if generation == self.generation:
