@@ -61,11 +61,15 @@ class _Interrupts:
         *at_exit*: the interpreter is exiting; Python's default handler is not called.
         """
         held = self._hold()
-        self._at_exit = at_exit
+        # Only the exit drain's block sets and clears it: the drains it waits for watch too,
+        # from the background loop's thread, and must not clear it under its feet.
+        if at_exit:
+            self._at_exit = True
         try:
             yield self.armed()
         finally:
-            self._at_exit = False
+            if at_exit:
+                self._at_exit = False
             if held:
                 self._release()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import threading
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from lambda_destinations import (
     InvokerClosedError,
     JoinTimeoutError,
 )
+from lambda_destinations._interrupt import interrupts
 
 from .scripts import Child, run_script
 
@@ -324,6 +326,36 @@ def test_ctrl_c_during_a_scripts_exit_drain_stops_it_and_reports_the_events(tmp_
         'payload: {"order": 7}'
     ) in stderr
     assert "Traceback" not in stderr
+
+
+def test_at_exit_a_ctrl_c_stays_a_cut_while_the_drains_watch_from_another_thread():
+    """At exit, Ctrl-C only cuts the drain, even once other threads' drains watched too.
+
+    The drains the exit drain waits for watch from the background loop's thread; their
+    watching must not turn the next Ctrl-C back into a KeyboardInterrupt.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    cut = threading.Event()
+    raised = False
+    try:
+        with interrupts.watching(at_exit=True):
+            drain = threading.Thread(target=_watch_a_drain, args=(cut,))
+            drain.start()
+            drain.join()
+            try:
+                signal.raise_signal(signal.SIGINT)
+                time.sleep(0)  # the handler runs between two bytecodes of this thread
+            except KeyboardInterrupt:
+                raised = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not raised
+    assert not cut.is_set()  # that drain had ended: only drains still running are cut
+
+
+def _watch_a_drain(cut: threading.Event) -> None:
+    with interrupts.cutting(cut.set):
+        pass
 
 
 def test_ctrl_c_during_close_in_sync_code_reports_the_events_then_raises(tmp_path):
