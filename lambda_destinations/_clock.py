@@ -76,10 +76,11 @@ def monotonic_time(clock: Clock) -> Callable[[], float]:
 
 
 def record_time(clock: Clock) -> Callable[[], datetime]:
-    """Now on *clock*, to the millisecond: what an execution record is stamped with.
+    """Now on *clock*: what an execution record is stamped with (the record keeps milliseconds).
 
-    AWS's records carry milliseconds. On real time, every record of one millisecond shares
-    one ``datetime``, built once: stamping is on the success path of every event.
+    On real time, floored to the millisecond here, and every record of one millisecond shares
+    one ``datetime``, built once: stamping is on the success path of every event. Any other
+    clock's ``now`` is used as it is.
     """
     if type(clock) is SystemClock:
         return _MillisecondStamps().now

@@ -145,7 +145,7 @@ class EventRunner:
         self._deliveries = deliveries
         # Told after each delivery, so that a durable queue forgets what it kept to deliver.
         # The memory queue keeps nothing to deliver again: no acknowledgement per delivery.
-        self._delivered = None if isinstance(queue, MemoryQueue) else queue.delivered
+        self._delivered = None if type(queue) is MemoryQueue else queue.delivered
         self._telemetry = telemetry
         self.completion = completion
         #: ``0`` ends every event at once (``ZeroReservedConcurrency``).
