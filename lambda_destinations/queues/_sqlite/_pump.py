@@ -214,7 +214,6 @@ class Pump:
     def _failed(self, batch: Batch, round_: Round, error: Exception) -> None:
         self._failures += 1
         self._file.failed(batch)
-        finishes = [f[2].request_id for f in batch.finishes]
         logger.error(
             "%r: a transaction failed (%s: %s); %d accepted event(s) were not stored, and "
             "%d outcome(s) and %d retry wait(s) will run again once their leases run out",
@@ -222,7 +221,7 @@ class Pump:
             type(error).__name__,
             error,
             len(batch.puts),
-            len(finishes),
+            len(batch.finishes),
             len(batch.reschedules),
             exc_info=not isinstance(error, LambdaDestinationsError),
         )

@@ -78,9 +78,8 @@ class Store:
                 if not any(word in str(e) for word in _LOCKED):
                     raise
 
-    def close(self, batch: Batch | None) -> None:
-        """Store *batch*, give back every lease still held, and close the file."""
-        final = batch if batch is not None else Batch(0.0)
+    def close(self, final: Batch) -> None:
+        """Store *final*, give back every lease still held, and close the file."""
         final.releases.extend(self._held.items())
         if self._conn is None and not final.writes():
             return
