@@ -49,6 +49,7 @@ def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
 
 
 def circular() -> dict[str, Any]:
+    """A dict that holds itself, inside a list."""
     value: dict[str, Any] = {"a": [1]}
     value["a"].append(value)
     return value
@@ -176,6 +177,7 @@ def test_record_stamps_on_another_clock_are_that_clocks_now() -> None:
     assert monotonic_time(clock)() == clock.monotonic()
 
 
+@settings(deadline=None)
 @given(
     request_id=st.text(max_size=8),
     body=st.text(max_size=8),

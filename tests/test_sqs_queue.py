@@ -37,10 +37,12 @@ pytestmark = pytest.mark.lambda_destinations(wall_timeout=60)
 
 
 def sqs(aws: MotoAws, url: str, **options: Any) -> SQSQueue:
+    """An `SQSQueue` on moto's server at *url*."""
     return SQSQueue(url, endpoint_url=aws.endpoint_url, region_name=REGION, **options)
 
 
 def counts(aws: MotoAws, url: str) -> dict[str, int]:
+    """The queue's message counts, as SQS gives them: visible, in flight, delayed."""
     names = [
         "ApproximateNumberOfMessages",
         "ApproximateNumberOfMessagesNotVisible",
@@ -51,6 +53,7 @@ def counts(aws: MotoAws, url: str) -> dict[str, int]:
 
 
 def succeeds(event: Any) -> Any:
+    """A handler that returns its event."""
     return event
 
 
@@ -220,7 +223,10 @@ async def test_a_message_the_library_did_not_write_is_left_in_the_queue_and_logg
 
 
 async def test_an_attempt_longer_than_its_lease_keeps_its_message_and_runs_once(aws):
-    """A 3 s attempt on a 1 s lease: the lease is extended while it runs.
+    """A 7 s attempt on a 3 s lease: the lease is extended while it runs.
+
+    Each extension goes out with half the lease (1.5 s) left, time enough for the call to
+    reach moto on a busy machine.
 
     Two invokers share the queue; whichever received the event, the other never gets its
     message back: one call of the handler, one record.
@@ -231,11 +237,11 @@ async def test_an_attempt_longer_than_its_lease_keeps_its_message_and_runs_once(
 
     async def long(event: Any) -> str:
         calls.append(event["id"])
-        await asyncio.sleep(3)
+        await asyncio.sleep(7)
         return "done"
 
     def invoker() -> AsyncInvoker:
-        queue = sqs(aws, url, lease_seconds=1, wait_seconds=1)
+        queue = sqs(aws, url, lease_seconds=3, wait_seconds=1)
         return AsyncInvoker(long, queue=queue, timeout=10, aws_limits=False, on_success=ok)
 
     async with invoker() as first, invoker():
