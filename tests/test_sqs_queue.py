@@ -20,13 +20,16 @@ from lambda_destinations import (
     AsyncInvoker,
     ConfigurationError,
     InMemoryDestination,
+    InvokeError,
     JoinTimeoutError,
     RequestEntityTooLargeError,
 )
 from lambda_destinations.destinations.aws._connection import AwsConnection
 from lambda_destinations.destinations.aws._errors import DeliveryRetry, Failure
+from lambda_destinations.queues import EventState
 from lambda_destinations.queues.sqs import SQSQueue
 from lambda_destinations.queues.sqs._calls import Calls, Received
+from lambda_destinations.queues.sqs._messages import STATE_ROOM, decode, encode, fitted, size
 from lambda_destinations.queues.sqs._receiving import Receiver
 from lambda_destinations.testing import VirtualClock
 
@@ -138,6 +141,58 @@ async def test_an_event_too_large_for_an_sqs_message_is_refused_at_invoke(aws):
         await invoker.join(timeout=60)
         assert invoker.pending == 0
     assert counts(aws, url)["ApproximateNumberOfMessages"] == 0
+
+
+async def test_an_event_sqs_refuses_to_take_fails_its_invoke_and_is_not_pending(
+    aws, monkeypatch, caplog
+):
+    """SQS refuses the send for good: the awaited invoke raises, and nothing stays pending.
+
+    The InvokeError names SQS's answer; the refusal is logged, and ``join()`` returns.
+    """
+    refusal = Failure("AccessDenied", "not allowed to send", "req-1", retryable=False)
+    monkeypatch.setattr(Calls, "send", lambda self, entries: [refusal] * len(entries))
+    url, _ = aws.queue("refused")
+    invoker = AsyncInvoker(succeeds, queue=sqs(aws, url), clock=VirtualClock())
+    async with invoker:
+        with pytest.raises(InvokeError, match="SQS answered AccessDenied: not allowed to send"):
+            await invoker.invoke({"n": 1})
+        await invoker.join(timeout=60)
+        assert invoker.pending == 0
+    assert "SQS did not accept event" in caplog.text
+    assert counts(aws, url)["ApproximateNumberOfMessages"] == 0
+
+
+def test_a_retrys_last_error_is_shortened_to_fit_its_message():
+    """A retry's message over the queue's limit carries a shortened last error.
+
+    The error keeps its type and the start of its message; the stack trace goes. A state
+    that fits goes as it is.
+    """
+    error = json.dumps(
+        {
+            "errorMessage": "boom " * 200,
+            "errorType": "ValueError",
+            "stackTrace": ['  File "handler.py", line 1, in handler\n' * 50],
+        }
+    )
+    fresh = EventState("id-1", '{"order": 1}', 1_700_000_000.0)
+    limit = size(encode(fresh)) + STATE_ROOM
+    failed = fresh._replace(attempts=1, error=error, error_message="boom " * 200)
+    assert size(encode(failed)) > limit
+
+    kept, message = fitted(failed, 1_700_000_060.0, limit)
+    assert size(message) <= limit
+    short = json.loads(kept.error or "")
+    assert short["errorType"] == "ValueError"
+    assert short["errorMessage"].startswith("boom boom")
+    assert "stackTrace" not in short
+    assert failed.error_message.startswith(kept.error_message)
+    assert kept._replace(error=error, error_message=failed.error_message) == failed
+    decoded = decode(message)
+    assert decoded is not None
+    assert decoded == (kept, 1_700_000_060.0)
+    assert fitted(fresh, None, limit) == (fresh, encode(fresh))
 
 
 async def test_the_queues_own_smaller_message_limit_refuses_an_event_sent_right_after_start(aws):
