@@ -526,6 +526,52 @@ async def test_an_extension_refused_for_a_receipt_replaced_meanwhile_keeps_the_l
     wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
 
 
+async def test_a_lease_lost_mid_attempt_delivers_nothing_and_the_event_runs_again(
+    aws, monkeypatch, caplog
+):
+    """SQS refuses the extension of the receipt the process holds: the lease is lost.
+
+    The attempt still ends here, but its outcome is neither stored nor delivered, and the
+    process says so; once the message's visibility runs out, it is received and runs again,
+    and that run's record is the one delivered.
+    """
+    url, _ = aws.queue("extend-lost")
+    change = Calls.change_visibility
+    refused: list[str] = []
+
+    def refusing_the_first_extension(self: Calls, entries: Any) -> Any:
+        if refused or len(entries) != 1 or entries[0][1] != 4:
+            return change(self, entries)
+        refused.append(entries[0][0])
+        return [Failure("ReceiptHandleIsInvalid", "The receipt handle has expired")]
+
+    monkeypatch.setattr(Calls, "change_visibility", refusing_the_first_extension)
+    ran: list[Any] = []
+    release = asyncio.Event()
+
+    async def waits(event: Any) -> Any:
+        ran.append(event)
+        await release.wait()
+        return event
+
+    ok = InMemoryDestination()
+    queue = sqs(aws, url, lease_seconds=4, wait_seconds=1)
+    invoker = AsyncInvoker(waits, queue=queue, timeout=30, aws_limits=False, on_success=ok)
+    async with invoker:
+        accepted = await invoker.invoke({"n": 1})
+        await until(lambda: refused)
+        lease = queue._shared.holdings.held[accepted.request_id]
+        await until(lambda: lease.lost)  # the refusal reached the loop
+        release.set()
+        await until(lambda: "this outcome is not delivered" in caplog.text)
+        assert len(ok) == 0
+        await invoker.join(timeout=DEADLINE)
+    assert ran == [{"n": 1}, {"n": 1}]
+    assert [r.request_id for r in ok.records] == [accepted.request_id]
+    assert "ran out and another process received its message" in caplog.text
+    wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
+
+
 # -- API calls: batches under load, long polls when idle ------------------------------------
 
 
