@@ -851,14 +851,33 @@ async def test_an_invoke_from_another_thread_returns_once_sqs_accepted_it(aws):
     assert seen[0]["ApproximateNumberOfMessages"] == 1
 
 
-async def test_a_retry_with_no_wait_runs_once_more_and_its_worker_carries_on(aws):
+async def test_a_retry_with_no_wait_runs_once_more_and_its_worker_carries_on(aws, monkeypatch):
     """A retry due at once can be received, and run, before its resend is answered.
 
     The same request id then runs in a second worker while the first still finishes its
     attempt: each worker forgets only its own lease of it, so no worker fails (a KeyError
-    before), and every event ends once.
+    before), and every event ends once. The resend is held until the retry's message was
+    taken in, so that the race happens every time.
     """
     url, _ = aws.queue("nowait")
+    retry_taken = threading.Event()
+    first_message: dict[str, str] = {}
+    take_in, resend = Receiver._take_in, Calls.resend
+
+    def noting_take_in(self: Receiver, message: Received, until: float) -> None:
+        take_in(self, message, until)
+        if message.decoded is not None:
+            request_id = message.decoded.state.request_id
+            if first_message.setdefault(request_id, message.message_id) != message.message_id:
+                retry_taken.set()
+
+    def resend_answered_late(self: Calls, entries: Any) -> Any:
+        results = resend(self, entries)
+        assert retry_taken.wait(DEADLINE), "the retry's message taken in"
+        return results
+
+    monkeypatch.setattr(Receiver, "_take_in", noting_take_in)
+    monkeypatch.setattr(Calls, "resend", resend_answered_late)
     calls: list[Any] = []
     loop_errors: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _, context: loop_errors.append(context))
