@@ -390,13 +390,13 @@ async def test_an_entry_cut_off_while_it_waited_is_never_sent():
 def test_batch_answers_are_matched_to_their_entries():
     """SendMessageBatch / PublishBatch failures are matched by Id, PutEvents' by position."""
     from lambda_destinations.destinations.aws._arn import Arn
-    from lambda_destinations.destinations.aws._services import EventsOperation, _by_id
+    from lambda_destinations.destinations.aws._services import EventsOperation, failures_by_id
 
     answer = {
         "Failed": [{"Id": "2", "Code": "InternalError", "Message": "m"}],
         "ResponseMetadata": {"RequestId": "aws-7"},
     }
-    assert _by_id(answer, 3) == [None, None, Failure("InternalError", "m", "aws-7", True)]
+    assert failures_by_id(answer, 3) == [None, None, Failure("InternalError", "m", "aws-7", True)]
 
     class PutEventsAnswer:
         """Stands in for the events client: PutEvents' answer with its second entry failed."""

@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 from lambda_destinations._exceptions import ConfigurationError
 from lambda_destinations._threads import HandlerThreads
 
-__all__ = ["DEFAULT_MAX_THREADS", "AwsConnection"]
+__all__ = ["DEFAULT_MAX_THREADS", "AwsConnection", "boto3_installed"]
 
 T = TypeVar("T")
 
@@ -56,7 +56,7 @@ class AwsConnection:
         if not isinstance(max_threads, int) or max_threads < 1:
             msg = f"max_threads={max_threads!r} must be a positive number of threads"
             raise ConfigurationError(msg)
-        if session is None and not clients and not _boto3_installed():
+        if session is None and not clients and not boto3_installed():
             msg = (
                 "AWS destinations need boto3, which is not installed: "
                 "pip install 'lambda_destinations[aws]'"
@@ -138,9 +138,12 @@ class AwsConnection:
             threads.shutdown(wait=False)
 
 
-def _boto3_installed() -> bool:
-    # Looked up, not imported: importing boto3 takes a good part of a second, and building
-    # an adapter should not pay it before the first send.
+def boto3_installed() -> bool:
+    """Whether boto3 can be imported: looked up, not imported.
+
+    Importing boto3 takes a good part of a second, which building an adapter or a queue
+    should not pay before its first call.
+    """
     try:
         return importlib.util.find_spec("boto3") is not None
     except ImportError:

@@ -19,6 +19,7 @@ __all__ = [
     "S3Operation",
     "SnsOperation",
     "SqsOperation",
+    "failures_by_id",
 ]
 
 #: SQS and SNS messages: 1 MiB, message attributes included.
@@ -37,8 +38,11 @@ def _request_id(response: Any) -> str | None:
     return metadata.get("RequestId")
 
 
-def _by_id(response: Any, count: int) -> list[Failure | None]:
-    # SendMessageBatch and PublishBatch list their failed entries by the Id we gave them.
+def failures_by_id(response: Any, count: int) -> list[Failure | None]:
+    """Each entry's failure, or ``None``, from a batch answer about entries given Ids 0, 1, ...
+
+    SQS's and SNS's batch calls list their failed entries by the Id each was given.
+    """
     failures: list[Failure | None] = [None] * count
     aws_request_id = _request_id(response)
     for failed in response.get("Failed") or ():
@@ -74,7 +78,7 @@ class SqsOperation:
     def send_batch(self, client: Any, entries: Sequence[dict[str, Any]]) -> list[Failure | None]:
         numbered = [{"Id": str(i), **params} for i, params in enumerate(entries)]
         response = client.send_message_batch(QueueUrl=self._url(client), Entries=numbered)
-        return _by_id(response, len(entries))
+        return failures_by_id(response, len(entries))
 
 
 @frozen
@@ -100,7 +104,7 @@ class SnsOperation:
     def send_batch(self, client: Any, entries: Sequence[dict[str, Any]]) -> list[Failure | None]:
         numbered = [{"Id": str(i), **params} for i, params in enumerate(entries)]
         response = client.publish_batch(TopicArn=self.arn.text, PublishBatchRequestEntries=numbered)
-        return _by_id(response, len(entries))
+        return failures_by_id(response, len(entries))
 
 
 @frozen

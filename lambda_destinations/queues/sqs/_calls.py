@@ -23,6 +23,7 @@ from lambda_destinations.destinations.aws._errors import (
     Failure,
     failure_from_exception,
 )
+from lambda_destinations.destinations.aws._services import failures_by_id
 
 from ._batcher import BATCH
 from ._messages import MESSAGE_LIMIT, Decoded, decode, size
@@ -229,9 +230,10 @@ class Calls:
                 client = self.client()
                 if len(todo) == 1:
                     one(client, entries[todo[0]])
-                    failed: dict[int, Failure] = {}
+                    failed: dict[int, Failure | None] = {}
                 else:
-                    failed = _failed_entries(batch(client, [(str(i), entries[i]) for i in todo]))
+                    answer = batch(client, [(str(n), entries[i]) for n, i in enumerate(todo)])
+                    failed = dict(zip(todo, failures_by_id(answer, len(todo)), strict=True))
             except Exception as e:  # noqa: BLE001 - the whole call failed: so did each entry
                 failed = dict.fromkeys(todo, failure_from_exception(e))
             for i in todo:
@@ -249,18 +251,6 @@ class Calls:
             retry_error_callback=_last_result,
             sleep=time.sleep,
         )(attempt)
-
-
-def _failed_entries(response: Any) -> dict[int, Failure]:
-    # Batch responses list the failed entries by the Id each was given.
-    metadata = response.get("ResponseMetadata") or {}
-    request_id = metadata.get("RequestId")
-    return {
-        int(failed["Id"]): Failure.of_entry(
-            failed.get("Code", "Unknown"), failed.get("Message", ""), request_id
-        )
-        for failed in response.get("Failed") or ()
-    }
 
 
 def _last_result(state: tenacity.RetryCallState) -> list[int]:

@@ -49,8 +49,8 @@ MAX_VISIBILITY: Final = 43_200
 _MARKER: Final = "lambda_destinations"
 _VERSION: Final = 1
 _HEAD: Final = f'{{"{_MARKER}":{_VERSION},'
-_FIELDS: Final = EventState._fields[2:]
-_DEFAULTS: Final = EventState("", "", 0.0)[2:]
+# The fields written only when they differ from their defaults: all but the first three.
+_OPTIONAL: Final = tuple(EventState._field_defaults.items())
 _NOT_SQS_TEXT: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _dumps: Final = json.JSONEncoder(separators=(",", ":")).encode
 # What an error's type and message shrink to, in turn, when a retry's state would not fit.
@@ -66,9 +66,9 @@ class Decoded(NamedTuple):
 
 def encode(state: EventState, not_before: float | None = None) -> str:
     """The message text for *state*; *not_before* in epoch seconds, or ``None``."""
-    header: dict[str, Any] = {"request_id": state.request_id}
-    for name, value, default in zip(_FIELDS, state[2:], _DEFAULTS, strict=True):
-        if value != default or name == "accepted_at":
+    header: dict[str, Any] = {"request_id": state.request_id, "accepted_at": state.accepted_at}
+    for (name, default), value in zip(_OPTIONAL, state[3:], strict=True):
+        if value != default:
             header[name] = value
     if not_before is not None:
         header["not_before"] = not_before

@@ -41,8 +41,7 @@ class Pump:
         self._shared = shared
         self._extension = extension
         self._receiver = receiver
-        self._counting = False
-        self._count_at = -math.inf
+        self.reset()
 
     def reset(self) -> None:
         """Never counted (a new start)."""
@@ -61,8 +60,7 @@ class Pump:
         now_real, now = time.monotonic(), shared.now()
         self._extension.due(now_real)
         self._receiver.release_holds(now)
-        if shared.consume:
-            self._receiver.more(now)
+        self._receiver.more(now)  # it wants nothing of a queue that does not consume
         count_at = math.inf if self._counting else self._count_due_at()
         if count_at <= now:
             self.begin_count()

@@ -8,7 +8,6 @@ The queue's methods hand each request to the part that owns it (``_sending``,
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -17,7 +16,7 @@ from lambda_destinations._clock import Clock
 from lambda_destinations._dead_letter import DeadLetterMessage
 from lambda_destinations._exceptions import ConfigurationError
 from lambda_destinations._records import ExecutionRecord
-from lambda_destinations.destinations.aws._connection import AwsConnection
+from lambda_destinations.destinations.aws._connection import AwsConnection, boto3_installed
 from lambda_destinations.destinations.aws._errors import DeliveryRetry
 from lambda_destinations.queues._protocol import Consumer
 from lambda_destinations.queues._state import EventState, State
@@ -93,7 +92,7 @@ class SQSQueue:
                 "endpoint_url=), not both: configure the client you pass"
             )
             raise ConfigurationError(msg)
-        if client is None and session is None and importlib.util.find_spec("boto3") is None:
+        if client is None and session is None and not boto3_installed():
             msg = (
                 "SQSQueue needs boto3, which is not installed: "
                 "pip install 'lambda_destinations[aws]'"

@@ -27,7 +27,7 @@ from ._calls import Received
 from ._extending import Extension
 from ._lease import AHEAD, HOLDING, RESENDING, RESENT, RUNNING, Lease
 from ._shared import HIDE, SLACK, Shared, ignore, result
-from ._stopping import in_own_thread, release
+from ._stopping import in_own_thread
 
 __all__ = ["Receiver"]
 
@@ -92,7 +92,7 @@ class Receiver:
         """Start the receives wanted now (*now* on the clock's monotonic time)."""
         shared = self._shared
         want = self.want()
-        allowed = 1 if self._idle_polling else shared.max_receives
+        allowed = self._allowed()
         while want > 0 and self._receiving < allowed:
             if not self._fresh and now < self._next_poll:
                 return
@@ -111,10 +111,13 @@ class Receiver:
 
     def next_poll_in(self, now: float) -> float | None:
         """Seconds until the next receive may start, if one is wanted then."""
-        allowed = 1 if self._idle_polling else self._shared.max_receives
-        if self._shared.consume and self.want() > 0 and self._receiving < allowed:
+        if self.want() > 0 and self._receiving < self._allowed():
             return self._next_poll - now
         return None
+
+    def _allowed(self) -> int:
+        # Receives at once: one long poll while idle, up to max_receives under load.
+        return 1 if self._idle_polling else self._shared.max_receives
 
     def _receive(
         self, generation: int, count: int, wait: int, visibility: int
@@ -139,7 +142,7 @@ class Receiver:
         if generation != shared.generation:
             if isinstance(found, list) and found:
                 back = [(m.receipt, 0) for m in found]
-                in_own_thread(functools.partial(release, shared.calls, back), shared.owner)
+                in_own_thread(functools.partial(shared.calls.change_visibility, back), shared.owner)
             return
         self._receiving -= 1
         self._requested -= count

@@ -18,7 +18,7 @@ from lambda_destinations.destinations.aws._errors import Failure
 
 from ._calls import Calls
 
-__all__ = ["Left", "in_own_thread", "last_calls", "release"]
+__all__ = ["Left", "in_own_thread", "last_calls"]
 
 Sent = Callable[[Failure | None], None]
 Resent = Callable[[tuple[Failure | None, Failure | None]], None]
@@ -73,12 +73,7 @@ def last_calls(
     in_own_thread(last, owner)
 
 
-def release(calls: Calls, entries: list[tuple[str, int]]) -> None:
-    """Set visibility timeouts (messages received after the queue stopped go back at once)."""
-    calls.change_visibility(entries)
-
-
-def in_own_thread(work: Callable[[], None], owner: object) -> None:
+def in_own_thread(work: Callable[[], object], owner: object) -> None:
     """Run *work* in a thread the interpreter waits for at exit; *owner* names it in logs."""
 
     def run() -> None:
