@@ -14,6 +14,7 @@ from typing import Final
 
 from lambda_destinations.queues._protocol import Consumer
 from lambda_destinations.queues._state import EventState
+from lambda_destinations.queues._timing import ahead_grace
 
 from ._waits import RetryWaits
 
@@ -26,10 +27,6 @@ _AHEAD_MIN_MAX: Final = 256
 # ...and under load as many as the last transaction ended, up to this: workers then run one
 # batch while the writer commits the one before.
 _AHEAD_MAX: Final = 4096
-# An event leased ahead is run only within this part of its lease (at most 5 s), so what is
-# left of the lease still covers the function's timeout.
-_AHEAD_SHARE: Final = 0.1
-_AHEAD_GRACE_MAX: Final = 5.0
 
 
 class Leases:
@@ -47,7 +44,7 @@ class Leases:
 
     def start(self, lease_seconds: float, capacity: int) -> None:
         """Size what is leased ahead for leases of *lease_seconds* and *capacity* workers."""
-        self._grace = min(_AHEAD_GRACE_MAX, lease_seconds * _AHEAD_SHARE)
+        self._grace = ahead_grace(lease_seconds)
         self._minimum = min(_AHEAD_MIN_MAX, max(_AHEAD_MIN, capacity))
         self._target = self._minimum
 

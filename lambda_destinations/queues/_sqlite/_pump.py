@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Final
 
 from lambda_destinations._clock import Clock
 from lambda_destinations._exceptions import InvokeError, LambdaDestinationsError
 from lambda_destinations._telemetry import logger
 from lambda_destinations.queues._protocol import Consumer
+from lambda_destinations.queues._timing import failure_backoff
 
 from ._batch import Batch, Outcome
 from ._file_view import FileView
@@ -26,9 +26,6 @@ from ._waits import SLACK, RetryWaits
 from ._writer import Writer
 
 __all__ = ["Pump"]
-
-# Waits after a failed transaction, doubling from the poll interval up to this.
-_FAILURE_BACKOFF_MAX: Final = 10.0
 
 
 class Pump:
@@ -236,6 +233,6 @@ class Pump:
         self._consumer.pending_changed()
 
     async def _back_off(self) -> None:
-        wait = min(_FAILURE_BACKOFF_MAX, self._poll_interval * 2 ** (self._failures - 1))
+        wait = failure_backoff(self._poll_interval, self._failures)
         self._file.backed_off(self._wall() + wait)
         await self._clock.sleep(wait)

@@ -21,6 +21,7 @@ from typing import Final
 from lambda_destinations._telemetry import logger
 from lambda_destinations.destinations.aws._errors import Failure
 from lambda_destinations.queues._state import EventState
+from lambda_destinations.queues._timing import failure_backoff
 
 from ._batcher import BATCH
 from ._calls import Received
@@ -35,8 +36,6 @@ __all__ = ["Receiver"]
 _HOLD_HORIZON: Final = 2.0
 # On a virtual clock, idle receives space out, doubling from the poll interval up to this.
 _VIRTUAL_POLL_MAX: Final = 30.0
-# Waits after failed receives, doubling from the poll interval up to this.
-_FAILURE_BACKOFF_MAX: Final = 10.0
 
 
 class Receiver:
@@ -149,7 +148,7 @@ class Receiver:
         now = shared.now()
         if not isinstance(found, list):
             self._failures += 1
-            wait = min(_FAILURE_BACKOFF_MAX, shared.poll_interval * 2 ** (self._failures - 1))
+            wait = failure_backoff(shared.poll_interval, self._failures)
             self._next_poll = now + wait
             self._fresh = False
             logger.error(

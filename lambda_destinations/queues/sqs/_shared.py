@@ -20,6 +20,7 @@ from lambda_destinations._clock import Clock, SystemClock
 from lambda_destinations.destinations.aws._connection import AwsConnection
 from lambda_destinations.destinations.aws._errors import Failure, failure_from_exception
 from lambda_destinations.queues._protocol import Consumer
+from lambda_destinations.queues._timing import ahead_grace
 
 from ._batcher import Batcher
 from ._calls import Calls
@@ -31,9 +32,6 @@ __all__ = ["HIDE", "SLACK", "TOO_LARGE", "Shared", "ignore", "result"]
 
 T = TypeVar("T")
 
-# A message received ahead is run only within this part of its lease (at most 5 s).
-_AHEAD_SHARE: Final = 0.1
-_AHEAD_GRACE_MAX: Final = 5.0
 # Calls of each batched kind (send, resend, delete, change visibility) running at once.
 _IN_FLIGHT: Final = 2
 #: A message this library cannot read is hidden this long each time it is received.
@@ -139,7 +137,7 @@ class Shared:
         self.wall = time.time if self.real_time else lambda: clock.now().timestamp()
         lease = self.lease_override if self.lease_override is not None else lease_seconds
         self.visibility = min(MAX_VISIBILITY, max(1, math.ceil(lease)))
-        self.grace = min(_AHEAD_GRACE_MAX, self.visibility * _AHEAD_SHARE)
+        self.grace = ahead_grace(self.visibility)
         # A long poll holds a virtual clock still for as long, in real time.
         self.wait = self.wait_seconds if self.real_time else 0
         self.holdings.reset()
