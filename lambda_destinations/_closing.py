@@ -147,18 +147,14 @@ class Lifecycle:
                 f"{ev.request_id} ({ev.state}, {ev.attempts} attempt(s), payload {ev.payload_json})"
                 for ev in pending
             )
-            # A shared queue also counts events this process does not hold: run or held by
-            # another process, or in flight in the queue's service.
-            elsewhere = self._queue.pending() - len(pending)
+            elsewhere = self._elsewhere(len(pending))
             if elsewhere > 0:
-                listed = "; ".join(
-                    [
-                        *([listed] if listed else []),
-                        f"{elsewhere} more that the queue counts and this process does not "
-                        "hold (another process runs or holds it, or the queue's service "
-                        "keeps its message in flight until its lease runs out)",
-                    ]
+                more = (
+                    f"{elsewhere} more that the queue counts and this process does not "
+                    "hold (another process runs or holds it, or the queue's service "
+                    "keeps its message in flight until its lease runs out)"
                 )
+                listed = f"{listed}; {more}" if listed else more
             message = (
                 f"{len(pending)} event(s) of {self.function_arn} still pending after "
                 f"{limit:g} s: {listed or 'none (destination deliveries still running)'}"
@@ -271,7 +267,7 @@ class Lifecycle:
     def _stopped_waiting(self, why: str, started: float) -> None:
         left = len(self.pending_events())
         said = f"{left} event(s) will not end, each listed below" if left else "no event is left"
-        elsewhere = self._queue.pending() - left
+        elsewhere = self._elsewhere(left)
         if elsewhere > 0:
             said += f"; {elsewhere} stay in the shared queue for the processes that run it"
         logger.warning(
@@ -282,15 +278,21 @@ class Lifecycle:
             said,
         )
 
+    def _elsewhere(self, held: int) -> int:
+        # What a shared queue counts beyond the *held* events of this process: events run or
+        # held by another process, or in flight in the queue's service.
+        return self._queue.pending() - held
+
     async def _report(self, started: float, until: str) -> None:
         clock = self._clock
         last = real_seconds()
         while True:
             await clock.sleep(REPORT_EVERY)
             # A second's slack: the loop may wake a timer a hair before the host clock agrees.
-            if real_seconds() - last < REPORT_EVERY - 1:
+            now = real_seconds()
+            if now - last < REPORT_EVERY - 1:
                 continue
-            last = real_seconds()
+            last = now
             logger.warning(
                 "%s: still closing after %.0f s; waiting for %s to end, %s",
                 self.function_arn,
@@ -303,8 +305,8 @@ class Lifecycle:
         events = self.pending_events()
         due_in = self._queue.next_due_in() if isinstance(self._queue, DueTimes) else None
         said = _waiting_for(events, due_in, self._clock)
-        # A shared queue counts what other processes hold: say so, or the wait looks stuck.
-        elsewhere = self._queue.pending() - len(events)
+        # Said of a shared queue's count, or the wait looks stuck.
+        elsewhere = self._elsewhere(len(events))
         if elsewhere <= 0:
             return said
         more = (

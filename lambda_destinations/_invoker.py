@@ -27,7 +27,7 @@ from ._background import register
 from ._binding import LoopBinding
 from ._blocking import close_sync, join_sync
 from ._clock import Clock, SystemClock, wall_time
-from ._closing import DRAIN_TIMEOUT, Lifecycle
+from ._closing import DRAIN_TIMEOUT, OPEN, Lifecycle
 from ._config import AWS_RETRY_WAIT, EventInvokeConfig, RetryWait
 from ._delivery import Deliveries
 from ._event_invoke_config import DestinationFactory
@@ -49,7 +49,6 @@ from .queues._state import fresh_state
 
 __all__ = ["AsyncInvoker", "InvokeResponse", "UnfinishedEvent", "new_request_id"]
 
-_OPEN = "open"
 _UNSET: Final[Any] = object()
 # A lease outlives the attempt's timeout by this much before another process may take it.
 _LEASE_MARGIN: Final = 30.0
@@ -355,7 +354,7 @@ class AsyncInvoker:
         started) stays there; invokes, joins and closes from here are handed over to it.
         A closed or closing invoker cannot start again: `InvokerClosedError`.
         """
-        if self._state != _OPEN:
+        if self._lifecycle.state != OPEN:
             raise self._closed_error()
         if self._binding.elsewhere() is None:
             self._binding.bind()
@@ -454,7 +453,7 @@ class AsyncInvoker:
         the invoker runs on a background loop that starts on first use and is drained when
         the interpreter exits.
         """
-        if self._lifecycle.state != _OPEN:
+        if self._lifecycle.state != OPEN:
             raise self._closed_error()
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -481,7 +480,7 @@ class AsyncInvoker:
         return InvokerClosedError(msg)
 
     def _accept(self, body: str, request_id: str, lineage: int) -> Awaitable[None] | None:
-        if self._lifecycle.state != _OPEN:
+        if self._lifecycle.state != OPEN:
             raise self._closed_error()
         self._completion.accepted()
         self._telemetry.received(request_id)

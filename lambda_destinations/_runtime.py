@@ -23,10 +23,10 @@ from ._marshal import marshal
 from ._threads import HandlerThreads
 from ._watchdog import Watchdog
 
-__all__ = ["Attempt", "Runtime", "call_style", "callable_name"]
+__all__ = ["Attempt", "Runtime", "call_style"]
 
 
-def callable_name(fn: object) -> str:
+def _callable_name(fn: object) -> str:
     """*fn* as a reader finds it in the code: ``module.qualname``, never a memory address.
 
     A callable object with no name of its own is named by its class.
@@ -64,13 +64,13 @@ def call_style(handler: object) -> tuple[bool, bool]:
             required += p.default is p.empty
         elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
             msg = (
-                f"handler {callable_name(handler)} requires the keyword argument {p.name!r}, "
+                f"handler {_callable_name(handler)} requires the keyword argument {p.name!r}, "
                 "which Lambda never passes: give it a default, or take only (event, context)"
             )
             raise ConfigurationTypeError(msg)
     if required > 2:
         msg = (
-            f"handler {callable_name(handler)} requires {required} positional arguments: Lambda "
+            f"handler {_callable_name(handler)} requires {required} positional arguments: Lambda "
             "passes only (event, context); give the others defaults"
         )
         raise ConfigurationTypeError(msg)
@@ -78,7 +78,7 @@ def call_style(handler: object) -> tuple[bool, bool]:
         return is_async, True
     if positional == 0:
         msg = (
-            f"handler {callable_name(handler)} takes no positional argument: a Lambda handler "
+            f"handler {_callable_name(handler)} takes no positional argument: a Lambda handler "
             "takes (event, context) or (event)"
         )
         raise ConfigurationTypeError(msg)

@@ -9,7 +9,7 @@ left of the lease still covers the function's timeout; one leased longer ago is 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from lambda_destinations.queues._protocol import Consumer
@@ -56,22 +56,23 @@ class Leases:
         """Whether any event waits here, leased ahead."""
         return bool(self._ahead)
 
-    def take_ahead(self, now: float) -> tuple[EventState | None, list[tuple[int, int]]]:
-        """The next event leased ahead still fresh at *now*, and the leases of stale ones.
+    def take_ahead(
+        self, now: float, give_back: Callable[[tuple[int, int]], None]
+    ) -> EventState | None:
+        """The next event leased ahead still fresh at *now*, if any.
 
-        Stale events were leased too long ago to run now: their leases are no longer held
-        here, for the caller to give back.
+        Events leased too long ago to run now are no longer held here: their leases go to
+        *give_back*.
         """
         ahead = self._ahead
-        stale: list[tuple[int, int]] = []
         while ahead:
             state, leased_at = ahead.popleft()
             if now - leased_at <= self._grace:
-                return state, stale
+                return state
             lease = self._held.pop(state.request_id, None)
             if lease is not None:
-                stale.append(lease)
-        return None, stale
+                give_back(lease)
+        return None
 
     def running_low(self) -> bool:
         """Whether less than half of what should wait leased ahead is left."""

@@ -161,9 +161,7 @@ class SQLiteQueue:
         leases = self._leases
         if leases.has_ahead():
             now = self._wall()
-            state, stale = leases.take_ahead(now)
-            for lease in stale:
-                self._give_back(lease)
+            state = leases.take_ahead(now, self._give_back)
             if state is not None:
                 if leases.running_low() and self._file.due_at <= now:
                     self._kick()
