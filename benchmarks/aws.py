@@ -50,6 +50,31 @@ def unavailable(reason: str) -> dict[str, Any]:
     return {"available": False, "reason": reason}
 
 
+def missing() -> dict[str, Any] | None:
+    """The result of a benchmark that cannot run here for want of boto3 or moto, or ``None``."""
+    try:
+        import boto3  # noqa: F401 - only whether it is there
+        import moto.server  # noqa: F401
+    except ImportError as e:
+        return unavailable(f"not installed ({e}); pip install -e '.[tests]'")
+    return None
+
+
+@contextlib.contextmanager
+def fake_credentials() -> Iterator[None]:
+    """Moto's fake credentials in the environment for the block; what was there, after."""
+    saved = {name: os.environ.get(name) for name in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on a free 127.0.0.1 port, for the length of the block; its URL."""
@@ -159,28 +184,17 @@ def aws_delivery(n: int, repeats: int, *, enabled: bool, progress: Progress) -> 
     """Batching and single sends to SQS on moto, best of *repeats* each, side by side."""
     if not enabled:
         return unavailable("excluded with --no-aws")
-    try:
-        import boto3  # noqa: F401 - only whether it is there
-        import moto.server  # noqa: F401
-    except ImportError as e:
-        return unavailable(f"not installed ({e}); pip install -e '.[tests]'")
-    saved = {name: os.environ.get(name) for name in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
-    try:
-        with moto_server() as url, quiet_library_logs():
-            modes: dict[str, dict[str, float]] = {}
-            for mode, batching in (("batching", True), ("single", False)):
-                runs = []
-                for i in range(repeats):
-                    progress(f"AWS: {n:,} records to SQS on moto, {mode}, run {i + 1}/{repeats}")
-                    runs.append(_one_run(url, n, batching=batching, queue_name=f"{mode}-{i}"))
-                modes[mode] = min(runs, key=lambda run: run["seconds"])
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    not_here = missing()
+    if not_here is not None:
+        return not_here
+    with fake_credentials(), moto_server() as url, quiet_library_logs():
+        modes: dict[str, dict[str, float]] = {}
+        for mode, batching in (("batching", True), ("single", False)):
+            runs = []
+            for i in range(repeats):
+                progress(f"AWS: {n:,} records to SQS on moto, {mode}, run {i + 1}/{repeats}")
+                runs.append(_one_run(url, n, batching=batching, queue_name=f"{mode}-{i}"))
+            modes[mode] = min(runs, key=lambda run: run["seconds"])
     batched = modes["batching"]
     return {
         "available": True,

@@ -14,7 +14,6 @@ as much as the library's.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from time import perf_counter
 from typing import Any, Final
@@ -78,16 +77,12 @@ def _one_run(url: str, n: int, queue_name: str) -> dict[str, Any]:
 def _wait_empty(client: Any, queue_url: str) -> None:
     # Read with a call the hook does not see: a client of its own.
     import boto3
+    from lambda_destinations.queues.sqs._calls import COUNTED
 
     reader = boto3.client("sqs", endpoint_url=client.meta.endpoint_url, region_name=_REGION)
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
     end = time.monotonic() + _EMPTY_DEADLINE
     while time.monotonic() < end:
-        found = reader.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
+        found = reader.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(COUNTED))
         if not sum(int(v) for v in found["Attributes"].values()):
             return
         time.sleep(0.1)
@@ -99,25 +94,14 @@ def sqs_queue(n: int, repeats: int, *, enabled: bool, progress: Progress) -> dic
     """*n* events through an `SQSQueue` on moto, best of *repeats* runs (fewest seconds)."""
     if not enabled:
         return aws.unavailable("excluded with --no-aws")
-    try:
-        import boto3  # noqa: F401 - only whether it is there
-        import moto.server  # noqa: F401
-    except ImportError as e:
-        return aws.unavailable(f"not installed ({e}); pip install -e '.[tests]'")
-    saved = {name: os.environ.get(name) for name in aws.CREDENTIALS}
-    os.environ.update(aws.CREDENTIALS)
-    try:
-        with aws.moto_server() as url, quiet_library_logs():
-            runs = []
-            for i in range(repeats):
-                progress(f"AWS: {n:,} events through an SQS queue on moto, run {i + 1}/{repeats}")
-                runs.append(_one_run(url, n, f"events-{i}"))
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    not_here = aws.missing()
+    if not_here is not None:
+        return not_here
+    with aws.fake_credentials(), aws.moto_server() as url, quiet_library_logs():
+        runs = []
+        for i in range(repeats):
+            progress(f"AWS: {n:,} events through an SQS queue on moto, run {i + 1}/{repeats}")
+            runs.append(_one_run(url, n, f"events-{i}"))
     best = min(runs, key=lambda run: run["seconds"])
     worst_calls = max(run["calls_per_event"] for run in runs)
     return {
