@@ -169,6 +169,16 @@ class MotoAws:
         wait_for(enough, f"{count} message(s) in {queue_url}")
         return got
 
+    def counts(self, queue_url: str) -> dict[str, int]:
+        """The queue's message counts, as SQS gives them: visible, in flight, delayed."""
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        found = self.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
+        return {name: int(value) for name, value in found["Attributes"].items()}
+
     def objects(self, bucket: str, count: int = 1) -> dict[str, bytes]:
         """Wait until the bucket holds *count* objects; their keys and bodies."""
         s3 = self.client("s3")

@@ -794,14 +794,6 @@ def accept_on_sqs(aws: MotoAws, queue_url: str, events: list[dict[str, Any]]) ->
     return asyncio.run(main())
 
 
-def delayed(aws: MotoAws, queue_url: str) -> int:
-    """Messages SQS holds back for their delay (retry waits stored in the queue)."""
-    found = aws.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
-    )
-    return int(found["Attributes"]["ApproximateNumberOfMessagesDelayed"])
-
-
 def test_events_accepted_on_sqs_just_before_a_sigkill_all_reach_their_outcome(
     tmp_path, workers, aws
 ):
@@ -858,7 +850,10 @@ def test_a_worker_on_sqs_killed_mid_attempt_mid_retry_wait_and_mid_delivery_is_r
         return [line for line in log_lines(tmp_path, "attempt") if line["id"] == request_id]
 
     wait_until(lambda: attempted(running), "the first attempt of the blocking event")
-    wait_until(lambda: delayed(aws, url), "the retry wait stored in SQS")
+    wait_until(
+        lambda: aws.counts(url)["ApproximateNumberOfMessagesDelayed"],
+        "the retry wait stored in SQS",
+    )
     wait_until(
         lambda: [line for line in log_lines(tmp_path, "delivering") if line["id"] == delivering],
         "the delivery of the third event",

@@ -44,17 +44,6 @@ def sqs(aws: MotoAws, url: str, **options: Any) -> SQSQueue:
     return SQSQueue(url, endpoint_url=aws.endpoint_url, region_name=REGION, **options)
 
 
-def counts(aws: MotoAws, url: str) -> dict[str, int]:
-    """The queue's message counts, as SQS gives them: visible, in flight, delayed."""
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    found = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)
-    return {name: int(value) for name, value in found["Attributes"].items()}
-
-
 def succeeds(event: Any) -> Any:
     """A handler that returns its event."""
     return event
@@ -140,7 +129,7 @@ async def test_an_event_too_large_for_an_sqs_message_is_refused_at_invoke(aws):
             invoker.invoke(b'"' + b"x" * 1_048_000 + b'"')
         await invoker.join(timeout=60)
         assert invoker.pending == 0
-    assert counts(aws, url)["ApproximateNumberOfMessages"] == 0
+    assert aws.counts(url)["ApproximateNumberOfMessages"] == 0
 
 
 async def test_an_event_sqs_refuses_to_take_fails_its_invoke_and_is_not_pending(
@@ -160,7 +149,7 @@ async def test_an_event_sqs_refuses_to_take_fails_its_invoke_and_is_not_pending(
         await invoker.join(timeout=60)
         assert invoker.pending == 0
     assert "SQS did not accept event" in caplog.text
-    assert counts(aws, url)["ApproximateNumberOfMessages"] == 0
+    assert aws.counts(url)["ApproximateNumberOfMessages"] == 0
 
 
 def test_a_retrys_last_error_is_shortened_to_fit_its_message():
@@ -243,7 +232,7 @@ async def test_a_retrys_message_carries_its_attempts_last_error_and_not_before_t
                 await clock.sleep(0.1)
 
     def given_back() -> bool:
-        found = counts(aws, url)
+        found: dict[str, int] = aws.counts(url)
         return found["ApproximateNumberOfMessages"] == 1 and sum(found.values()) == 1
 
     wait_for(given_back, "the retry's message alone in the queue, visible")
@@ -271,7 +260,7 @@ async def test_a_message_the_library_did_not_write_is_left_in_the_queue_and_logg
             while "was not written by lambda_destinations" not in caplog.text:
                 await clock.sleep(0.1)
     assert ran == []
-    assert counts(aws, url)["ApproximateNumberOfMessagesNotVisible"] == 1
+    assert aws.counts(url)["ApproximateNumberOfMessagesNotVisible"] == 1
 
 
 # -- leases and waits, in real time -------------------------------------------------------------
@@ -354,7 +343,7 @@ async def test_a_retry_wait_longer_than_sqs_delays_stays_in_the_queue(aws):
     assert [(u.request_id, u.state, u.attempts) for u in report] == [
         (accepted.request_id, "waiting to retry", 1)
     ]
-    assert counts(aws, url) == {
+    assert aws.counts(url) == {
         "ApproximateNumberOfMessages": 0,
         "ApproximateNumberOfMessagesNotVisible": 0,
         "ApproximateNumberOfMessagesDelayed": 1,
@@ -388,14 +377,14 @@ async def test_a_copy_of_a_message_received_after_its_delete_is_deleted_not_run(
     async with invoker:
         first = await invoker.invoke({"n": 1})
         await invoker.join(timeout=60)
-        wait_for(lambda: sum(counts(aws, url).values()) == 0, "the first message deleted")
+        wait_for(lambda: sum(aws.counts(url).values()) == 0, "the first message deleted")
         copies.append(received[0])  # the first message again, with the next receive
         second = await invoker.invoke({"n": 2})
         await invoker.join(timeout=60)
         await until(lambda: not copies)
     assert ran == [{"n": 1}, {"n": 2}]
     assert [r.request_id for r in ok.records] == [first.request_id, second.request_id]
-    wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
+    wait_for(lambda: sum(aws.counts(url).values()) == 0, "every message deleted")
 
 
 def note_messages_taken_in(
@@ -474,7 +463,7 @@ async def test_a_message_received_again_while_its_retry_is_resent_is_deleted_wit
     assert first.receipt != copy.receipt
     assert ran == [{"n": 1}, {"n": 1}]
     assert [r.request_id for r in ok.records] == [accepted.request_id]
-    wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
+    wait_for(lambda: sum(aws.counts(url).values()) == 0, "every message deleted")
 
 
 async def test_an_extension_refused_for_a_receipt_replaced_meanwhile_keeps_the_lease(
@@ -523,7 +512,7 @@ async def test_an_extension_refused_for_a_receipt_replaced_meanwhile_keeps_the_l
         await invoker.join(timeout=DEADLINE)
     assert ran == [{"n": 1}]
     assert len(ok) == 1
-    wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
+    wait_for(lambda: sum(aws.counts(url).values()) == 0, "every message deleted")
 
 
 async def test_a_lease_lost_mid_attempt_delivers_nothing_and_the_event_runs_again(
@@ -569,7 +558,7 @@ async def test_a_lease_lost_mid_attempt_delivers_nothing_and_the_event_runs_agai
     assert ran == [{"n": 1}, {"n": 1}]
     assert [r.request_id for r in ok.records] == [accepted.request_id]
     assert "ran out and another process received its message" in caplog.text
-    wait_for(lambda: sum(counts(aws, url).values()) == 0, "every message deleted")
+    wait_for(lambda: sum(aws.counts(url).values()) == 0, "every message deleted")
 
 
 # -- API calls: batches under load, long polls when idle ------------------------------------
@@ -611,7 +600,7 @@ async def test_under_load_sends_receives_and_deletes_go_in_batches_of_ten(aws):
     async with invoker:
         accepted = {invoker.invoke_nowait({"n": n}).request_id for n in range(200)}
         await invoker.join(timeout=600)
-        await until(lambda: sum(counts(aws, url).values()) == 0)  # every message deleted
+        await until(lambda: sum(aws.counts(url).values()) == 0)  # every message deleted
     assert sorted(r.request_id for r in ok.records) == sorted(accepted)
 
     def calls(*names: str) -> list[dict[str, Any]]:
@@ -643,7 +632,7 @@ def test_calls_of_any_length_go_out_at_most_ten_entries_a_call(aws):
         receipts += [message.receipt for message in taken]
     assert calls.change_visibility([(r, 120) for r in receipts]) == [None] * 25
     assert calls.delete(receipts) == [None] * 25
-    assert sum(counts(aws, url).values()) == 0
+    assert sum(aws.counts(url).values()) == 0
     batches = [p for name, p in made if name.endswith("Batch")]
     assert sorted(len(p["Entries"]) for p in batches) == [5, 5, 5, 10, 10, 10, 10, 10, 10]
 
@@ -842,7 +831,7 @@ async def test_an_invoke_from_another_thread_returns_once_sqs_accepted_it(aws):
 
     def from_a_thread() -> None:
         invoker.invoke({"n": 1})
-        seen.append(counts(aws, url))
+        seen.append(aws.counts(url))
 
     async with invoker:
         thread = threading.Thread(target=from_a_thread)
