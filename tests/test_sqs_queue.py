@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -387,6 +388,19 @@ async def test_a_copy_of_a_message_received_after_its_delete_is_deleted_not_run(
     wait_for(lambda: sum(aws.counts(url).values()) == 0, "every message deleted")
 
 
+def held_until_released() -> tuple[Callable[[Any], Awaitable[Any]], list[Any], asyncio.Event]:
+    """An async handler that notes each event it gets and returns it once released."""
+    ran: list[Any] = []
+    release = asyncio.Event()
+
+    async def waits(event: Any) -> Any:
+        ran.append(event)
+        await release.wait()
+        return event
+
+    return waits, ran, release
+
+
 def note_messages_taken_in(
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[list[Received], threading.Event]:
@@ -492,14 +506,7 @@ async def test_an_extension_refused_for_a_receipt_replaced_meanwhile_keeps_the_l
         return [Failure("ReceiptHandleIsInvalid", "The receipt handle has expired")]
 
     monkeypatch.setattr(Calls, "change_visibility", refusing_the_first_extension)
-    ran: list[Any] = []
-    release = asyncio.Event()
-
-    async def waits(event: Any) -> Any:
-        ran.append(event)
-        await release.wait()
-        return event
-
+    waits, ran, release = held_until_released()
     ok = InMemoryDestination()
     queue = sqs(aws, url, lease_seconds=2, wait_seconds=1)
     invoker = AsyncInvoker(waits, queue=queue, timeout=30, aws_limits=False, on_success=ok)
@@ -535,14 +542,7 @@ async def test_a_lease_lost_mid_attempt_delivers_nothing_and_the_event_runs_agai
         return [Failure("ReceiptHandleIsInvalid", "The receipt handle has expired")]
 
     monkeypatch.setattr(Calls, "change_visibility", refusing_the_first_extension)
-    ran: list[Any] = []
-    release = asyncio.Event()
-
-    async def waits(event: Any) -> Any:
-        ran.append(event)
-        await release.wait()
-        return event
-
+    waits, ran, release = held_until_released()
     ok = InMemoryDestination()
     queue = sqs(aws, url, lease_seconds=4, wait_seconds=1)
     invoker = AsyncInvoker(waits, queue=queue, timeout=30, aws_limits=False, on_success=ok)
